@@ -1,0 +1,45 @@
+# CIFAR-10-LT (LDAM-DRW split, imbalance factor 100), batch 128.
+# data/cifar10 holds cifar-10-batches-py (see README: Data). A re-packed copy
+# (e.g. built by ../shared/data/make_cifar.py) needs verify_md5=False in
+# both datasets.
+dataset_type = 'CIFAR10LT'
+data_root = 'data/cifar10'
+imbalance_factor = 100
+
+data_preprocessor = dict(
+    num_classes=10,
+    mean=[125.307, 122.961, 113.8575],
+    std=[51.5865, 50.847, 51.255],
+    to_rgb=False)
+
+train_pipeline = [
+    dict(type='RandomCrop', crop_size=32, padding=4),
+    dict(type='RandomFlip', prob=0.5, direction='horizontal'),
+    dict(type='PackInputs'),
+]
+test_pipeline = [dict(type='PackInputs')]
+
+train_dataset = dict(
+    type=dataset_type, data_root=data_root, split='train',
+    imbalance_factor=imbalance_factor, imbalance_type='exp', seed=0,
+    pipeline=train_pipeline)
+
+train_dataloader = dict(
+    batch_size=128,
+    num_workers=4,
+    persistent_workers=True,
+    sampler=dict(type='DefaultSampler', shuffle=True),
+    dataset=train_dataset)
+
+val_dataloader = dict(
+    batch_size=256,
+    num_workers=4,
+    persistent_workers=True,
+    sampler=dict(type='DefaultSampler', shuffle=False),
+    dataset=dict(type=dataset_type, data_root=data_root, split='test',
+                 pipeline=test_pipeline))
+test_dataloader = val_dataloader
+
+# Many / medium / few are defined by the training counts of each class.
+val_evaluator = dict(type='LongTailMetric', train_dataset=train_dataset)
+test_evaluator = val_evaluator

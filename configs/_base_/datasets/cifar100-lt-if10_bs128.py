@@ -1,0 +1,5 @@
+# CIFAR-100-LT, imbalance factor 10.
+_base_ = './cifar100-lt_bs128.py'
+train_dataloader = dict(dataset=dict(imbalance_factor=10))
+val_evaluator = dict(train_dataset=dict(imbalance_factor=10))
+test_evaluator = dict(train_dataset=dict(imbalance_factor=10))

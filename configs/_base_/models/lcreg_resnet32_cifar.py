@@ -1,0 +1,21 @@
+# LCReg on the CIFAR ResNet-32 (on top of MiSLAS): latent category neck
+# with M latents, total loss (eq. 7) = 1.0*cls + 0.1*latent_aug + 0.1*recon.
+_base_ = ['./mislas_resnet32_cifar.py']
+model = dict(
+    type='LatentCategoryClassifier',
+    neck=dict(
+        _delete_=True,
+        type='LatentCategoryNeck',
+        in_channels=64,
+        num_latents=40,
+        fuse='concat',
+        assign_temperature=1.0,
+        recon_loss=dict(type='ReconstructionLoss', loss_weight=0.1,
+                        norm='none'),
+        aug_loss=dict(type='LatentISDALoss', loss_weight=0.1, lambda0=0.5,
+                      cov_type='full'),
+    ),
+    head=dict(in_channels=128),  # fuse='concat': [X; R] -> 2·64
+)
+# λ = λ0·t/T over stage 1.
+custom_hooks = [dict(type='LatentAugScheduleHook')]

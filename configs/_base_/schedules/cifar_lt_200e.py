@@ -1,0 +1,16 @@
+# The 200-epoch CIFAR-LT schedule of LDAM-DRW / MiSLAS: SGD lr 0.1,
+# 5-epoch linear warm-up, lr x0.1 at epoch 160 and x0.01 at epoch 180.
+optim_wrapper = dict(
+    optimizer=dict(type='SGD', lr=0.1, momentum=0.9, weight_decay=2e-4,
+                   nesterov=True))
+
+param_scheduler = [
+    dict(type='LinearLR', start_factor=0.01, by_epoch=True, begin=0, end=5,
+         convert_to_iter_based=True),
+    dict(type='MultiStepLR', by_epoch=True, milestones=[160, 180], gamma=0.1),
+]
+
+train_cfg = dict(by_epoch=True, max_epochs=200, val_interval=10)
+val_cfg = dict()
+test_cfg = dict()
+auto_scale_lr = dict(base_batch_size=128)

@@ -1,0 +1,13 @@
+# LCReg (on MiSLAS), ResNet-32, CIFAR-100-LT IF50: 200 epochs stage 1 + 10 epochs stage 2
+# (stage 2: label-aware smoothing 0.3/0.0, shift-BN True, classifier lr factor 0.1).
+_base_ = [
+    '../_base_/models/lcreg_resnet32_cifar.py',
+    '../_base_/datasets/cifar100-lt-if50_bs128.py',
+    '../_base_/schedules/cifar_lt_mislas_200e-10e.py',
+    '../_base_/default_runtime.py',
+]
+model = dict(neck=dict(num_latents=50), head=dict(num_classes=100))
+train_cfg = dict(stage2=dict(
+    lr_factor=0.1,
+    shift_bn=True,
+    loss=dict(smooth_head=0.3, smooth_tail=0.0)))

@@ -1,0 +1,13 @@
+# MiSLAS, ResNet-32, CIFAR-100-LT IF100: 200 epochs stage 1 + 10 epochs stage 2
+# (stage 2: label-aware smoothing 0.4/0.1, shift-BN True, classifier lr factor 0.2).
+_base_ = [
+    '../_base_/models/mislas_resnet32_cifar.py',
+    '../_base_/datasets/cifar100-lt_bs128.py',
+    '../_base_/schedules/cifar_lt_mislas_200e-10e.py',
+    '../_base_/default_runtime.py',
+]
+model = dict(head=dict(num_classes=100))
+train_cfg = dict(stage2=dict(
+    lr_factor=0.2,
+    shift_bn=True,
+    loss=dict(smooth_head=0.4, smooth_tail=0.1)))

@@ -1,0 +1,2 @@
+
+from .latent_aug_schedule_hook import LatentAugScheduleHook  # noqa: F401

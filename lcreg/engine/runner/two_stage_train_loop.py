@@ -1,0 +1,194 @@
+"""One training loop for both stages of the MiSLAS / decoupling recipe.
+
+Stage 1 (representation) runs the config as written: instance-balanced
+sampling, mixup, cross-entropy plus the LCReg neck losses. At epoch
+``stage1_epochs`` the loop switches to stage 2 (classifier):
+
+* the representation (backbone, neck) is frozen, and put in eval mode
+  unless ``shift_bn`` (then BN running statistics are re-estimated on the
+  class-balanced batches, BN affine parameters stay frozen);
+* the neck losses and mixup turn off;
+* the sampler becomes ``stage2.sampler`` (class-aware by default) over the
+  same dataset;
+* the head loss becomes ``stage2.loss`` (label-aware smoothing), built
+  with the training class counts ``dataset.metainfo['class_counts']``;
+* the classifier group of the optimizer gets ``lr · lr_factor``, the
+  weight-scaling group ``lr``, momentum buffers are cleared; the stage-2
+  learning-rate schedule (cosine) is an ordinary ``param_scheduler``
+  entry with ``begin=stage1_epochs`` in the config.
+
+The optimizer needs ``constructor='StageOptimWrapperConstructor'`` (fixed
+parameter groups), so checkpoints resume in either stage and across the
+boundary. ``stage1_epochs=0`` with ``load_from`` a stage-1 checkpoint runs
+stage 2 alone.
+"""
+import copy
+from typing import Optional
+
+import torch.nn as nn
+from mmengine.model import is_model_wrapper
+from mmengine.runner import EpochBasedTrainLoop
+from mmpretrain.registry import LOOPS, MODELS
+
+from lcreg.engine.optimizers.stage_optim_constructor import parameter_roles
+
+
+@LOOPS.register_module()
+class TwoStageTrainLoop(EpochBasedTrainLoop):
+    """Epoch-based loop running stage 1, then stage 2 (see module doc).
+
+    Args:
+        runner, dataloader, max_epochs, val_begin, val_interval,
+            dynamic_intervals: as ``EpochBasedTrainLoop``; ``max_epochs``
+            counts both stages.
+        stage1_epochs (int): epochs of stage 1 (0: stage 2 only).
+        stage2 (dict): the classifier stage:
+            ``sampler`` (dict): sampler config, default class-aware (4).
+            ``loss`` (dict | None): head loss; None keeps the stage-1 loss.
+            ``lr`` (float): stage-2 base learning rate. Default 0.1.
+            ``lr_factor`` (float): classifier lr = lr_factor · lr.
+            ``train_classifier`` (bool): train the linear classifier
+            (False for LWS). Default True.
+            ``train_scale`` (bool): train the head's ``scale`` (learnable
+            weight scaling). Default True.
+            ``reset_classifier`` (bool): re-initialise the classifier at
+            the switch (cRT). Default False.
+            ``shift_bn`` (bool): re-estimate BN statistics. Default False.
+    """
+
+    STAGE2_KEYS = ('sampler', 'loss', 'lr', 'lr_factor', 'train_classifier',
+                   'train_scale', 'reset_classifier', 'shift_bn')
+
+    def __init__(self, runner, dataloader, max_epochs: int,
+                 stage1_epochs: int, stage2: Optional[dict] = None,
+                 val_begin: int = 1, val_interval: int = 1,
+                 dynamic_intervals=None):
+        stage2 = dict(stage2 or {})
+        unknown = set(stage2) - set(self.STAGE2_KEYS)
+        if unknown:
+            raise KeyError(f'train_cfg.stage2 has unknown keys '
+                           f'{sorted(unknown)}; known: {self.STAGE2_KEYS}')
+        if not 0 <= stage1_epochs <= max_epochs:
+            raise ValueError(
+                f'train_cfg.stage1_epochs={stage1_epochs} must lie in '
+                f'[0, max_epochs={max_epochs}]')
+        self.dataloader_cfg = copy.deepcopy(dataloader) if isinstance(
+            dataloader, dict) else None
+        super().__init__(runner, dataloader, max_epochs, val_begin,
+                         val_interval, dynamic_intervals)
+        self.stage1_epochs = stage1_epochs
+        self.stage2 = dict(
+            sampler=dict(type='ClassAwareSampler', num_samples_cls=4),
+            loss=None, lr=0.1, lr_factor=1.0, train_classifier=True,
+            train_scale=True, reset_classifier=False, shift_bn=False)
+        self.stage2.update(stage2)
+        self.in_stage2 = False
+
+    @property
+    def stage(self) -> int:
+        """1 or 2: the stage of the current epoch."""
+        return 2 if self._epoch >= self.stage1_epochs else 1
+
+    @property
+    def model(self) -> nn.Module:
+        model = self.runner.model
+        return model.module if is_model_wrapper(model) else model
+
+    def run_epoch(self) -> None:
+        if self.stage == 2 and not self.in_stage2:
+            # Fresh switch at the boundary; when resuming inside stage 2 the
+            # checkpoint already holds the stage-2 weights, lr and momentum.
+            self.enter_stage2(fresh=self._epoch == self.stage1_epochs)
+        elif self.stage == 1:
+            self._set_trainable('scale', False)  # weight scaling is stage 2
+        self.runner.call_hook('before_train_epoch')
+        self.runner.model.train()
+        if self.in_stage2:
+            self._set_representation_mode()
+        for idx, data_batch in enumerate(self.dataloader):
+            self.run_iter(idx, data_batch)
+        self.runner.call_hook('after_train_epoch')
+        self._epoch += 1
+
+    # -- the switch ---------------------------------------------------------
+    def enter_stage2(self, fresh: bool) -> None:
+        cfg, model = self.stage2, self.model
+        self.runner.logger.info(
+            f'stage 2 (classifier) from epoch {self._epoch}: representation '
+            f'frozen, sampler {cfg["sampler"]["type"]}, loss '
+            f'{(cfg["loss"] or {}).get("type", "unchanged")}')
+        self._set_trainable('representation', False)
+        self._set_trainable('classifier', cfg['train_classifier'])
+        self._set_trainable('scale', cfg['train_scale'])
+        if hasattr(model, 'neck_losses'):
+            model.neck_losses = False
+        if hasattr(model.data_preprocessor, 'batch_augments'):
+            model.data_preprocessor.batch_augments = None
+        dataset = self.dataloader.dataset
+        if cfg['loss'] is not None:
+            model.head.loss_module = MODELS.build(
+                dict(cfg['loss'], class_counts=self._class_counts(dataset)))
+        self.dataloader = self._build_stage2_dataloader(dataset)
+        if fresh:
+            if cfg['reset_classifier']:
+                self._reset_classifier()
+            self._reset_optimizer()
+        self.in_stage2 = True
+
+    def _class_counts(self, dataset):
+        counts = dataset.metainfo.get('class_counts')
+        if counts is None:
+            raise KeyError(
+                f'{type(dataset).__name__}.metainfo has no class_counts: '
+                'stage 2 needs the per-class training counts (use a '
+                'long-tailed dataset of lcreg, e.g. CIFAR10LT, LongTailed, '
+                'ImageNetLT)')
+        return list(counts)
+
+    def _build_stage2_dataloader(self, dataset):
+        if self.dataloader_cfg is None:
+            raise ValueError('TwoStageTrainLoop needs the train dataloader '
+                             'as a config dict to rebuild it for stage 2')
+        loader_cfg = copy.deepcopy(self.dataloader_cfg)
+        loader_cfg['dataset'] = dataset
+        loader_cfg['sampler'] = copy.deepcopy(self.stage2['sampler'])
+        return self.runner.build_dataloader(loader_cfg, seed=self.runner.seed)
+
+    def _set_trainable(self, role: str, flag: bool) -> None:
+        for _, param in parameter_roles(self.model)[role]:
+            param.requires_grad_(flag)
+
+    def _set_representation_mode(self) -> None:
+        """Frozen representation: eval mode, or BN-only train mode."""
+        model = self.model
+        for name, module in model.named_children():
+            if name in ('head', 'data_preprocessor'):
+                continue
+            module.eval()
+            if self.stage2['shift_bn']:
+                for m in module.modules():
+                    if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                        m.train()
+
+    def _reset_classifier(self) -> None:
+        head = self.model.head
+        for m in head.modules():
+            if isinstance(m, nn.Linear):
+                m.reset_parameters()
+
+    def _reset_optimizer(self) -> None:
+        optimizer = self.runner.optim_wrapper.optimizer
+        names = [g.get('name') for g in optimizer.param_groups]
+        if names != ['representation', 'classifier', 'scale']:
+            raise ValueError(
+                'TwoStageTrainLoop needs optim_wrapper.constructor='
+                "'StageOptimWrapperConstructor' (parameter groups "
+                f'representation, classifier, scale); got groups {names}')
+        lr = self.stage2['lr']
+        lrs = dict(representation=0.0, classifier=lr * self.stage2['lr_factor'],
+                   scale=lr)
+        for group in optimizer.param_groups:
+            group['lr'] = lrs[group['name']]
+            if 'initial_lr' in group:
+                group['initial_lr'] = group['lr']
+        optimizer.state.clear()

@@ -1,0 +1,2 @@
+
+from .cifar_resnet import CifarResNet  # noqa: F401

@@ -1,0 +1,2 @@
+
+from .latent_category_classifier import LatentCategoryClassifier  # noqa: F401

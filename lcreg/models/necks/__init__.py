@@ -1,0 +1,2 @@
+
+from .latent_category_neck import LatentCategoryNeck  # noqa: F401
