@@ -11,6 +11,13 @@ default_hooks = dict(
                     save_last=True),
     sampler_seed=dict(type='DistSamplerSeedHook'),
     visualization=dict(type='VisualizationHook', enable=False),
+    # Fault tolerance (lcreg/engine/hooks): re-seed random/numpy/torch at
+    # every epoch from (seed, epoch, rank), so a resumed run repeats the
+    # uninterrupted one; stop at the first NaN/Inf loss term; refuse a model
+    # whose number of classes differs from the dataset's.
+    epoch_seed=dict(type='EpochSeedHook'),
+    non_finite_loss=dict(type='NonFiniteLossHook'),
+    num_classes_check=dict(type='NumClassesCheckHook'),
 )
 
 env_cfg = dict(
@@ -18,6 +25,12 @@ env_cfg = dict(
     mp_cfg=dict(mp_start_method='fork', opencv_num_threads=0),
     dist_cfg=dict(backend='nccl'),
 )
+
+# Multi-GPU runs: set sync_bn = 'torch' to turn every BatchNorm into
+# torch.nn.SyncBatchNorm (statistics over the global batch instead of each
+# GPU's share). It needs CUDA + NCCL; single-process and CPU (gloo) runs
+# keep plain BatchNorm and say so in the log.
+sync_bn = None
 
 # Logs go to the work dir (JSON scalars + text). For TensorBoard add
 # dict(type='TensorboardVisBackend') here (needs ``pip install tensorboard``).

@@ -26,4 +26,4 @@ train_cfg = dict(
     stage2=dict(lr_factor=0.5))
 default_hooks = dict(
     logger=dict(interval=5),
-    checkpoint=dict(interval=5, max_keep_ckpts=2))
+    checkpoint=dict(interval=1, max_keep_ckpts=2))

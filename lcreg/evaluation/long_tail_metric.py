@@ -93,6 +93,17 @@ def per_class_accuracy(gt_labels: np.ndarray, correct: np.ndarray,
     return accuracy
 
 
+def calibration_bin_index(confidences: np.ndarray,
+                          num_bins: int = 15) -> np.ndarray:
+    """Bin of each confidence, (N,) ints in ``[0, num_bins)``.
+
+    Bin ``b`` holds ``(b / num_bins, (b + 1) / num_bins]`` (upper edge
+    inclusive); a confidence of 0 falls into bin 0.
+    """
+    inner_edges = np.linspace(0.0, 1.0, num_bins + 1)[1:-1]
+    return np.digitize(confidences, inner_edges, right=True)
+
+
 def expected_calibration_error(confidences: np.ndarray, correct: np.ndarray,
                                num_bins: int = 15) -> float:
     """ECE in [0, 1] over ``num_bins`` equal-width confidence bins.
@@ -103,8 +114,7 @@ def expected_calibration_error(confidences: np.ndarray, correct: np.ndarray,
     """
     if len(confidences) == 0:
         return float('nan')
-    inner_edges = np.linspace(0.0, 1.0, num_bins + 1)[1:-1]
-    bin_index = np.digitize(confidences, inner_edges, right=True)
+    bin_index = calibration_bin_index(confidences, num_bins)
     ece = 0.0
     for b in np.unique(bin_index):
         in_bin = bin_index == b

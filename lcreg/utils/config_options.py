@@ -23,6 +23,11 @@ def _check_key(cfg: Config, dotted: str, config_file: str) -> None:
                     f"'{part}' is not an index of it")
             node = node[int(part)]
         elif isinstance(node, dict):
+            is_leaf = len(walked) == len(dotted.split('.')) - 1
+            if part not in node and is_leaf and 'type' in node:
+                # a new argument of a module: its constructor refuses a
+                # wrong one with a clear TypeError naming the argument
+                return
             if part not in node:
                 close = difflib.get_close_matches(part, list(node), n=3)
                 hint = f' Did you mean {close}?' if close else ''
@@ -41,7 +46,9 @@ def merge_cfg_options(cfg: Config, options: Dict) -> Config:
     """Merge ``--cfg-options`` into ``cfg``, checking every key exists.
 
     A typo would otherwise add a key nobody reads and train the wrong
-    recipe silently. Keys starting with ``+`` are added without the check.
+    recipe silently. New arguments of a module (a dict with ``type``) are
+    accepted, since the module's constructor refuses unknown ones. Keys
+    starting with ``+`` are added without the check.
 
     Raises:
         UnknownConfigKeyError: a key not found, named with close matches.

@@ -22,6 +22,7 @@ test_pipeline = [dict(type='PackInputs')]
 train_dataset = dict(
     type=dataset_type, data_root=data_root, split='train',
     imbalance_factor=imbalance_factor, imbalance_type='exp', seed=0,
+    verify_md5=True,
     pipeline=train_pipeline)
 
 train_dataloader = dict(
@@ -37,6 +38,7 @@ val_dataloader = dict(
     persistent_workers=True,
     sampler=dict(type='DefaultSampler', shuffle=False),
     dataset=dict(type=dataset_type, data_root=data_root, split='test',
+                 verify_md5=True,
                  pipeline=test_pipeline))
 test_dataloader = val_dataloader
 

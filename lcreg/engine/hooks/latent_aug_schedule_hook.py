@@ -27,7 +27,9 @@ class LatentAugScheduleHook(Hook):
         total_epochs (int | None): T in epochs of the training dataloader
             (T = total_epochs · len(train_dataloader)), for two-stage
             schedules whose stage 1 is shorter than the whole run.
-        Give at most one of them; by default T = ``runner.max_iters``.
+        Give at most one of them. By default T is stage 1 of a
+        ``TwoStageTrainLoop`` (``stage1_epochs · len(train_dataloader)``),
+        else ``runner.max_iters``.
     """
 
     priority = 'ABOVE_NORMAL'
@@ -45,6 +47,7 @@ class LatentAugScheduleHook(Hook):
                                  f'positive int, got {value!r}.')
         self.total_iters = total_iters
         self.total_epochs = total_epochs
+        self._cached_total = None
 
     @staticmethod
     def _isda_losses(runner) -> List[LatentISDALoss]:
@@ -54,10 +57,20 @@ class LatentAugScheduleHook(Hook):
         return [m for m in model.modules() if isinstance(m, LatentISDALoss)]
 
     def _total(self, runner) -> int:
+        if self._cached_total is None:
+            self._cached_total = self._compute_total(runner)
+        return self._cached_total
+
+    def _compute_total(self, runner) -> int:
+        """T, fixed once before training (stage 2 changes the loader)."""
         if self.total_iters is not None:
             return self.total_iters
-        if self.total_epochs is not None:
-            return self.total_epochs * len(runner.train_dataloader)
+        epochs = self.total_epochs
+        if epochs is None:
+            # a TwoStageTrainLoop: T is stage 1, the stage with the ISDA loss
+            epochs = getattr(runner.train_loop, 'stage1_epochs', None)
+        if epochs is not None:
+            return max(epochs * len(runner.train_dataloader), 1)
         return runner.max_iters
 
     def _set_progress(self, runner) -> None:

@@ -5,8 +5,13 @@ MMEngine's ``pytorch`` and ``slurm`` launchers always call
 ``device_ids=[LOCAL_RANK]``; both fail on a machine without GPUs. When no
 GPU is visible we initialise the gloo process group ourselves (MMEngine then
 skips its own initialisation) and build DDP with ``device_ids=None``.
+
+``sync_bn`` (MMEngine's top-level config key, e.g. ``sync_bn = 'torch'``) is
+dropped with a warning on this path: ``torch.nn.SyncBatchNorm`` only runs on
+GPUs and would fail at the first training iteration.
 """
 import os
+import warnings
 
 import torch
 import torch.distributed as dist
@@ -39,10 +44,24 @@ def setup_cpu_distributed(cfg: Config, launcher: str) -> bool:
     elif launcher != 'pytorch':
         raise ValueError(f"--launcher {launcher!r} is not supported on CPUs; "
                          "use 'pytorch' (torchrun) or 'slurm'")
+    if cfg.get('sync_bn') is not None:
+        warnings.warn(
+            f"sync_bn={cfg.sync_bn!r} is ignored: SyncBatchNorm needs CUDA "
+            'and this multi-process run is on CPUs (gloo); every process '
+            'normalises with the statistics of its own share of the batch.',
+            UserWarning, stacklevel=2)
+        cfg.sync_bn = None
     if not dist.is_initialized():
         dist.init_process_group(backend='gloo', init_method='env://')
     wrapper = dict(cfg.get('model_wrapper_cfg') or {})
     wrapper.setdefault('type', 'MMDistributedDataParallel')
+    # The settings MMEngine's own DDP path takes when model_wrapper_cfg is
+    # unset: the config's top-level find_unused_parameters (stage 2 of the
+    # two-stage recipes freezes parameters after DDP is built) and per-process
+    # BN buffers.
+    wrapper.setdefault('find_unused_parameters',
+                       bool(cfg.get('find_unused_parameters', False)))
+    wrapper.setdefault('broadcast_buffers', False)
     wrapper['device_ids'] = None
     cfg.model_wrapper_cfg = wrapper
     return True

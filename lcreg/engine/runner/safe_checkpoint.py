@@ -37,8 +37,37 @@ def _numpy_globals() -> List:
     return names
 
 
-#: Every non-tensor global a checkpoint of this toolbox may contain.
-ALLOWED_GLOBALS = [HistoryBuffer] + _numpy_globals()
+_BUILTIN_STATISTICS = ('min', 'max', 'current', 'mean')
+
+
+def _history_buffer_getattr(obj, name: str):
+    """Stands in for ``builtins.getattr`` while unpickling.
+
+    MMEngine pickles ``HistoryBuffer``'s statistics methods (min, max,
+    current, mean and registered ones) as ``getattr(HistoryBuffer, name)``.
+    Only that lookup is allowed; a general ``getattr`` would let a crafted
+    file reach arbitrary attributes.
+    """
+    owner = obj if isinstance(obj, type) else type(obj)
+    if (owner is HistoryBuffer and isinstance(name, str)
+            and (name in _BUILTIN_STATISTICS
+                 or name in HistoryBuffer._statistics_methods)):
+        return getattr(obj, name)
+    raise pickle.UnpicklingError(
+        f'getattr({owner.__name__}, {name!r}) is not allowed in a '
+        'checkpoint (only HistoryBuffer statistics methods are)')
+
+
+#: Every non-tensor global a checkpoint of this toolbox may contain
+#: (``builtins.getattr`` only in the restricted form above).
+ALLOWED_GLOBALS = [HistoryBuffer, (_history_buffer_getattr, 'builtins.getattr')
+                   ] + _numpy_globals()
+
+
+def _global_name(entry) -> str:
+    if isinstance(entry, tuple):
+        return entry[1]
+    return f'{entry.__module__}.{entry.__qualname__}'
 
 
 def load_checkpoint_file(filename: str, map_location=None):
@@ -62,7 +91,7 @@ def load_checkpoint_file(filename: str, map_location=None):
                 filename)
         except Exception:  # not a zip checkpoint: torch's message says why
             unsafe = []
-        allowed = {f'{g.__module__}.{g.__qualname__}' for g in ALLOWED_GLOBALS}
+        allowed = {_global_name(g) for g in ALLOWED_GLOBALS}
         unsafe = [g for g in unsafe if g not in allowed] or ['(see below)']
         raise RuntimeError(
             f'refusing to load checkpoint {filename}: it needs the globals '

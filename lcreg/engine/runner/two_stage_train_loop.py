@@ -117,13 +117,17 @@ class TwoStageTrainLoop(EpochBasedTrainLoop):
             f'stage 2 (classifier) from epoch {self._epoch}: representation '
             f'frozen, sampler {cfg["sampler"]["type"]}, loss '
             f'{(cfg["loss"] or {}).get("type", "unchanged")}')
+        self._check_schedulers()
         self._set_trainable('representation', False)
         self._set_trainable('classifier', cfg['train_classifier'])
         self._set_trainable('scale', cfg['train_scale'])
         if hasattr(model, 'neck_losses'):
             model.neck_losses = False
-        if hasattr(model.data_preprocessor, 'batch_augments'):
-            model.data_preprocessor.batch_augments = None
+        preprocessor = model.data_preprocessor
+        if getattr(preprocessor, 'batch_augments', None) is not None:
+            # mixup off; it had turned hard labels into one-hot scores
+            preprocessor.batch_augments = None
+            preprocessor.to_onehot = False
         dataset = self.dataloader.dataset
         if cfg['loss'] is not None:
             model.head.loss_module = MODELS.build(
@@ -134,6 +138,23 @@ class TwoStageTrainLoop(EpochBasedTrainLoop):
                 self._reset_classifier()
             self._reset_optimizer()
         self.in_stage2 = True
+
+    def _check_schedulers(self) -> None:
+        """A stage-1 scheduler must not run into stage 2."""
+        schedulers = self.runner.param_schedulers or []
+        if isinstance(schedulers, dict):
+            schedulers = [s for group in schedulers.values() for s in group]
+        for i, sched in enumerate(schedulers):
+            boundary = self.stage1_epochs
+            if not sched.by_epoch:
+                boundary *= len(self.dataloader)
+            if sched.begin < boundary < sched.end:
+                raise ValueError(
+                    f'param_scheduler[{i}] ({type(sched).__name__}) runs '
+                    f'from {sched.begin} to {sched.end} '
+                    f"{'epochs' if sched.by_epoch else 'iterations'}, across "
+                    f'the stage switch at epoch {self.stage1_epochs}: set its '
+                    f'end to at most train_cfg.stage1_epochs')
 
     def _class_counts(self, dataset):
         counts = dataset.metainfo.get('class_counts')

@@ -1,0 +1,74 @@
+# Places-LT (Liu et al., 2019): 365 classes, 62,500 training images (4,980
+# to 5 per class); batch 256.
+#
+# Layout of the decoupling (facebookresearch/classifier-balancing) and MiSLAS
+# repositories, everything under data_root = 'data':
+#   data/Places_LT/Places_LT_{train,val,test}.txt   the split lists
+#   data/places365/{train,val}/<class>/*.jpg        Places-365 images
+# List lines are '<path relative to the image root> <label>', e.g.
+# 'train/airfield/00004851.jpg 0' (the test list points into val/).
+#
+# Augmentation as MiSLAS (and decoupling): RandomResizedCrop 224, horizontal
+# flip, ColorJitter(0.4, 0.4, 0.4, hue 0), ImageNet mean/std (the backbone is
+# ImageNet-pretrained); test: short edge 256, centre crop 224. Like the
+# literature (and MiSLAS) we report on the 100-per-class test list; the
+# 20-per-class val list is for hyper-parameter selection:
+#   --cfg-options val_dataloader.dataset.ann_file=Places_LT/Places_LT_val.txt
+#
+# batch_size is per process: on N GPUs set train_dataloader.batch_size=256//N
+# to keep the recipe's total batch of 256 (the learning rates are for 256).
+dataset_type = 'PlacesLT'
+data_root = 'data'
+data_prefix = 'places365'
+
+data_preprocessor = dict(
+    num_classes=365,
+    mean=[123.675, 116.28, 103.53],
+    std=[58.395, 57.12, 57.375],
+    to_rgb=True)
+
+train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='RandomResizedCrop', scale=224),
+    dict(type='RandomFlip', prob=0.5, direction='horizontal'),
+    dict(type='ColorJitter', brightness=0.4, contrast=0.4, saturation=0.4,
+         hue=0.0),
+    dict(type='PackInputs'),
+]
+test_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='ResizeEdge', scale=256, edge='short'),
+    dict(type='CenterCrop', crop_size=224),
+    dict(type='PackInputs'),
+]
+
+# class-aware sampling and label-aware smoothing (stage 2) need every class
+train_dataset = dict(
+    type=dataset_type, data_root=data_root, data_prefix=data_prefix,
+    ann_file='Places_LT/Places_LT_train.txt', require_all_classes=True,
+    pipeline=train_pipeline)
+
+train_dataloader = dict(
+    batch_size=256,
+    num_workers=8,
+    persistent_workers=True,
+    pin_memory=True,
+    sampler=dict(type='DefaultSampler', shuffle=True),
+    dataset=train_dataset)
+
+val_dataloader = dict(
+    batch_size=256,
+    num_workers=8,
+    persistent_workers=True,
+    pin_memory=True,
+    sampler=dict(type='DefaultSampler', shuffle=False),
+    dataset=dict(
+        type=dataset_type, data_root=data_root, data_prefix=data_prefix,
+        ann_file='Places_LT/Places_LT_test.txt', test_mode=True,
+        pipeline=test_pipeline))
+test_dataloader = val_dataloader
+
+# Many / medium / few are defined by the training counts of each class.
+val_evaluator = dict(type='LongTailMetric', train_dataset=train_dataset,
+                     topk=(1, 5))
+test_evaluator = val_evaluator

@@ -1,0 +1,24 @@
+# LCReg on Places-LT (on top of MiSLAS): the frozen ImageNet-pretrained
+# ResNet-152 + trainable Bottleneck of mislas_resnet152_places.py, then the
+# latent category neck (D = 2048, diagonal covariances, lambda0 = 7.5 as for
+# ResNet-50; see lcreg_resnet50.py). Total loss (eq. 7) = 1.0*cls +
+# 0.1*latent_aug + 0.1*recon.
+_base_ = ['./mislas_resnet152_places.py']
+model = dict(
+    type='LatentCategoryClassifier',
+    neck=dict(
+        _delete_=True,
+        type='LatentCategoryNeck',
+        in_channels=2048,
+        num_latents=100,
+        fuse='concat',
+        assign_temperature=1.0,
+        recon_loss=dict(type='ReconstructionLoss', loss_weight=0.1,
+                        norm='none'),
+        aug_loss=dict(type='LatentISDALoss', loss_weight=0.1, lambda0=7.5,
+                      cov_type='diag'),
+    ),
+    head=dict(in_channels=4096),  # fuse='concat': [X; R] -> 2·2048
+)
+# λ = λ0·t/T over stage 1.
+custom_hooks = [dict(type='LatentAugScheduleHook')]

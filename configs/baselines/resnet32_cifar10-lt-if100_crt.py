@@ -1,0 +1,29 @@
+# Decoupling baseline cRT (classifier re-training; Kang et al., ICLR 2020),
+# ResNet-32, CIFAR-10-LT IF100, both stages in one job:
+# stage 1 (epochs 0-199): the plain cross-entropy baseline
+#   (resnet32_cifar10-lt-if100_ce.py: instance-balanced sampling, no mixup,
+#   SGD nesterov, lr 0.1, 5-epoch warm-up, x0.1 at 160 and 180);
+# stage 2 (epochs 200-209): representation frozen (BN in eval mode), the
+#   linear classifier re-initialised and re-trained with class-aware
+#   sampling (4 per class) and plain cross-entropy, lr 0.1 cosine; no weight
+#   scaling (the head's scale stays 1).
+# tau-normalisation needs no training: tools/analysis/tau_norm_sweep.py on
+# the CE checkpoint (or on this one), then --cfg-options model.head.tau=...
+_base_ = [
+    '../_base_/models/resnet32_cifar.py',
+    '../_base_/datasets/cifar10-lt_bs128.py',
+    '../_base_/schedules/cifar_lt_mislas_200e-10e.py',
+    '../_base_/default_runtime.py',
+]
+# ScaledLinearClsHead = LinearClsHead + a per-class scale (used by LWS) +
+# inference tau-normalisation; CE loss as in the CE baseline.
+model = dict(head=dict(type='ScaledLinearClsHead'))
+optim_wrapper = dict(optimizer=dict(nesterov=True))  # as the CE baseline
+train_cfg = dict(stage2=dict(
+    lr=0.1,
+    lr_factor=1.0,
+    loss=None,  # keep the stage-1 cross-entropy
+    reset_classifier=True,
+    train_classifier=True,
+    train_scale=False,
+    shift_bn=False))

@@ -1,0 +1,5 @@
+# Ablation (paper Table 4, row "+ latent category + latent aug"): the LCReg
+# recipe ../resnet32_cifar10-lt-if100.py without the reconstruction loss.
+# Paper: 82.5 % top-1.
+_base_ = ['../resnet32_cifar10-lt-if100.py']
+model = dict(neck=dict(recon_loss=None))

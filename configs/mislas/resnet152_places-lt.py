@@ -1,0 +1,16 @@
+# MiSLAS, ResNet-152, Places-LT. The ImageNet-pretrained ResNet-152 stays
+# frozen; one new Bottleneck block and the classifier are trained (see
+# _base_/models/mislas_resnet152_places.py):
+# 90 epochs stage 1 (cosine, mixup 0.2) + 10 epochs stage 2 (label-aware
+# smoothing 0.4/0.1, shift-BN True, classifier lr factor 0.05).
+_base_ = [
+    '../_base_/models/mislas_resnet152_places.py',
+    '../_base_/datasets/places-lt_bs256.py',
+    '../_base_/schedules/places-lt_mislas_90e-10e.py',
+    '../_base_/default_runtime.py',
+]
+model = dict(head=dict(num_classes=365))
+train_cfg = dict(stage2=dict(
+    lr_factor=0.05,
+    shift_bn=True,
+    loss=dict(smooth_head=0.4, smooth_tail=0.1)))

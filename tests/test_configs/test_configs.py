@@ -1,0 +1,531 @@
+"""Every config of the repository parses, builds and runs a training step.
+
+* each ``configs/**/*.py`` outside ``_base_`` parses with MMEngine's
+  ``Config``, its model builds from the registries and does one forward +
+  loss (and one prediction) on a tiny random batch: 2×3×32×32 for the CIFAR
+  backbone, 2×3×64×64 for the ImageNet-style ones (pretrained ``init_cfg``
+  removed: nothing is downloaded);
+* the training and evaluation datasets of the large-scale configs build
+  from the real split lists in ``<repo>/../shared/data/splits`` (images need
+  not exist) with the right number of classes;
+* the recipe values of the large-scale configs are those of the shared
+  design doc (schedules, stage 2, M);
+* ablation configs give the intended modules (Table 3: M; Table 4: which
+  latent parts exist), and so do the ``--cfg-options`` documented in
+  ``configs/lcreg/README.md`` for the large-scale ablations;
+* inheritance: an LCReg config differs from its MiSLAS counterpart only in
+  the model type, the neck, the head's input width and the λ hook; an
+  ablation only in neck / head width / hooks; LWS from cRT only in the
+  stage-2 switches.
+"""
+import copy
+import functools
+import re
+from pathlib import Path
+
+import pytest
+import torch
+from mmengine.config import Config
+from mmpretrain.registry import DATASETS, MODELS
+from mmpretrain.structures import DataSample
+from torch import nn
+
+import lcreg  # noqa: F401  (registration)
+from lcreg.engine.optimizers.stage_optim_constructor import parameter_roles
+from lcreg.utils import merge_cfg_options
+
+REPO = Path(__file__).resolve().parents[2]
+CONFIG_DIR = REPO / 'configs'
+SPLITS = REPO.parent / 'shared' / 'data' / 'splits'
+CONFIGS = sorted(
+    str(p.relative_to(CONFIG_DIR)) for p in CONFIG_DIR.rglob('*.py')
+    if '_base_' not in p.relative_to(CONFIG_DIR).parts)
+LARGE_SCALE_TYPES = ('ImageNetLT', 'PlacesLT', 'INat2018')
+# (images, classes) of the real split lists
+SPLIT_SIZES = {
+    'ImageNet_LT/ImageNet_LT_train.txt': (115846, 1000),
+    'ImageNet_LT/ImageNet_LT_test.txt': (50000, 1000),
+    'Places_LT/Places_LT_train.txt': (62500, 365),
+    'Places_LT/Places_LT_test.txt': (36500, 365),
+    'iNaturalist18/iNaturalist18_train.txt': (437513, 8142),
+    'iNaturalist18/iNaturalist18_val.txt': (24426, 8142),
+}
+
+
+@functools.lru_cache(maxsize=None)
+def _load(rel_path: str) -> Config:
+    return Config.fromfile(str(CONFIG_DIR / rel_path))
+
+
+def load(rel_path: str) -> Config:
+    """A private copy of the parsed config (parsing is cached)."""
+    return copy.deepcopy(_load(rel_path))
+
+
+def _strip_pretrained(node) -> int:
+    """Remove ``init_cfg=dict(type='Pretrained', ...)`` everywhere below
+    ``node`` (in place); returns how many were removed."""
+    removed = 0
+    if isinstance(node, dict):
+        init = node.get('init_cfg')
+        if isinstance(init, dict) and init.get('type') == 'Pretrained':
+            del node['init_cfg']
+            removed += 1
+        for value in node.values():
+            removed += _strip_pretrained(value)
+    elif isinstance(node, (list, tuple)):
+        for value in node:
+            removed += _strip_pretrained(value)
+    return removed
+
+
+def model_cfg(cfg: Config) -> dict:
+    """``cfg.model`` as the Runner builds it, without pretrained weights."""
+    model = cfg.model.to_dict()
+    if cfg.get('data_preprocessor') is not None:
+        model.setdefault('data_preprocessor', cfg.data_preprocessor.to_dict())
+    _strip_pretrained(model)
+    return model
+
+
+def build_model(cfg: Config) -> nn.Module:
+    return MODELS.build(model_cfg(cfg))
+
+
+def image_size(cfg: Config) -> int:
+    return 32 if cfg.model.backbone.type == 'CifarResNet' else 64
+
+
+def flatten(node, prefix=''):
+    """``{'a.b.c': leaf}`` of nested dicts (lists are leaves)."""
+    if isinstance(node, dict):
+        out = {}
+        for key, value in node.items():
+            out.update(flatten(value, f'{prefix}{key}.'))
+        return out
+    return {prefix[:-1]: node}
+
+
+def config_diff(a: Config, b: Config):
+    """Dotted keys whose values differ between two configs."""
+    fa, fb = flatten(a.to_dict()), flatten(b.to_dict())
+    return sorted(k for k in set(fa) | set(fb) if fa.get(k, '<absent>') !=
+                  fb.get(k, '<absent>'))
+
+
+def allowed(key: str, prefixes) -> bool:
+    return any(key == p or key.startswith(p + '.') for p in prefixes)
+
+
+def neck_losses_of(model):
+    neck = model.neck
+    return (getattr(neck, 'recon_loss', None) is not None,
+            getattr(neck, 'aug_loss', None) is not None)
+
+
+# ----------------------------------------------------------- every config
+def test_config_list_is_complete():
+    """The recipes of the shared design doc and the ablations exist."""
+    expected = [
+        'lcreg/resnet50_imagenet-lt.py', 'lcreg/resnet50_inat2018.py',
+        'lcreg/resnet152_places-lt.py', 'lcreg/resnext50_imagenet-lt.py',
+        'mislas/resnet50_imagenet-lt.py', 'mislas/resnet50_inat2018.py',
+        'mislas/resnet152_places-lt.py',
+        'baselines/resnet32_cifar10-lt-if100_crt.py',
+        'baselines/resnet32_cifar10-lt-if100_lws.py',
+        'baselines/resnet50_imagenet-lt_crt.py',
+        'baselines/resnet50_imagenet-lt_lws.py',
+    ] + [f'lcreg/resnet32_cifar{c}-lt-if{f}.py' for c in (10, 100)
+         for f in (100, 50, 10)]
+    assert not set(expected) - set(CONFIGS)
+    assert len([c for c in CONFIGS if c.startswith('lcreg/ablations/')]) \
+        == 16
+
+
+@pytest.mark.parametrize('rel_path', CONFIGS)
+def test_config_builds_and_runs_one_step(rel_path):
+    cfg = load(rel_path)
+    assert cfg.custom_imports.imports == ['lcreg']
+    torch.manual_seed(0)
+    model = build_model(cfg)
+    num_classes = model.head.num_classes
+    if cfg.get('data_preprocessor') is not None:
+        assert cfg.data_preprocessor.num_classes == num_classes
+
+    size = image_size(cfg)
+    labels = [0, num_classes - 1]
+    batch = dict(
+        inputs=[torch.randint(0, 256, (3, size, size), dtype=torch.uint8)
+                for _ in labels],
+        data_samples=[DataSample().set_gt_label(y) for y in labels])
+    model.train()
+    data = model.data_preprocessor(copy.deepcopy(batch), True)
+    losses = model(**data, mode='loss')
+    for key, value in losses.items():
+        assert torch.isfinite(value).all(), f'{rel_path}: {key} = {value}'
+    assert 'loss' in losses
+    if hasattr(model.neck, 'num_latents'):  # LCReg: eq. 7 terms present
+        with_recon, with_aug = neck_losses_of(model)
+        assert ('loss_recon' in losses) == with_recon
+        assert ('loss_latent_aug' in losses) == with_aug
+    sum(losses.values()).backward()
+    trained = [n for n, p in model.named_parameters()
+               if p.requires_grad and p.grad is not None]
+    assert any(n.startswith('head.') for n in trained)
+    assert any(n.startswith('backbone.') for n in trained)
+
+    model.eval()
+    with torch.no_grad():
+        preds = model(**model.data_preprocessor(batch, False),
+                      mode='predict')
+    assert [tuple(p.pred_score.shape) for p in preds] == [(num_classes, )] * 2
+
+
+@pytest.mark.parametrize('rel_path', CONFIGS)
+def test_evaluator_uses_the_training_set(rel_path):
+    """Many / medium / few are defined by the run's own training counts."""
+    cfg = load(rel_path)
+    for name in ('val_evaluator', 'test_evaluator'):
+        evaluator = cfg[name]
+        assert evaluator.type == 'LongTailMetric'
+        assert evaluator.train_dataset == cfg.train_dataloader.dataset
+
+
+# ------------------------------------------------ large-scale data configs
+def _large_scale(rel_path):
+    return load(rel_path).train_dataloader.dataset.type in LARGE_SCALE_TYPES
+
+
+LARGE_SCALE = [c for c in CONFIGS if _large_scale(c)]
+needs_splits = pytest.mark.skipif(
+    not SPLITS.is_dir(),
+    reason=f'split lists not found at {SPLITS} (<repo>/../shared/data/splits)')
+
+
+def _on_real_splits(dataset_cfg) -> dict:
+    dataset_cfg = dataset_cfg.to_dict()
+    ann_file = SPLITS / dataset_cfg['ann_file']
+    if not ann_file.is_file():
+        pytest.skip(f'{dataset_cfg["ann_file"]} is not in {SPLITS} (the '
+                    'iNaturalist 2018 training list is over the snapshot '
+                    'limit, see ../shared/data/SOURCES.md)')
+    dataset_cfg['data_root'] = str(SPLITS)
+    return dataset_cfg
+
+
+@functools.lru_cache(maxsize=None)
+def _split_stats(dataset_key):
+    """(len, num_classes, class_counts) of a dataset config (cached: many
+    configs share the same list)."""
+    dataset = DATASETS.build(dict(dataset_key))
+    counts = dataset.metainfo['class_counts']
+    return len(dataset), dataset.metainfo['num_classes'], tuple(counts)
+
+
+def _stats(dataset_cfg: dict):
+    key = tuple((k, v) for k, v in dataset_cfg.items() if k != 'pipeline')
+    return _split_stats(key)
+
+
+def test_large_scale_configs_found():
+    assert len(LARGE_SCALE) >= 9  # 4 lcreg + 3 mislas + cRT/LWS pair
+
+
+@needs_splits
+@pytest.mark.parametrize('rel_path', LARGE_SCALE)
+def test_train_set_builds_from_real_splits(rel_path):
+    cfg = load(rel_path)
+    dataset_cfg = _on_real_splits(cfg.train_dataloader.dataset)
+    assert dataset_cfg['require_all_classes'] is True
+    assert not dataset_cfg.get('test_mode', False)
+    # the pipeline builds too (transform names and arguments are valid)
+    dataset = DATASETS.build(dataset_cfg)
+    assert len(dataset.pipeline.transforms) == len(dataset_cfg['pipeline'])
+    num_images, num_classes = SPLIT_SIZES[dataset_cfg['ann_file']]
+    length, classes, counts = _stats(dataset_cfg)
+    assert (length, classes, len(counts)) == (num_images, num_classes,
+                                              num_classes)
+    assert min(counts) >= 1 and sum(counts) == num_images
+    assert cfg.model.head.num_classes == num_classes
+
+
+@needs_splits
+@pytest.mark.parametrize('rel_path', LARGE_SCALE)
+def test_eval_sets_build_from_real_splits(rel_path):
+    """ImageNet-LT and Places-LT report their test lists, iNaturalist its
+    val list, all in test mode."""
+    cfg = load(rel_path)
+    reported = {'ImageNetLT': 'ImageNet_LT/ImageNet_LT_test.txt',
+                'PlacesLT': 'Places_LT/Places_LT_test.txt',
+                'INat2018': 'iNaturalist18/iNaturalist18_val.txt'}
+    for name in ('val_dataloader', 'test_dataloader'):
+        dataset_cfg = _on_real_splits(cfg[name].dataset)
+        assert dataset_cfg['ann_file'] == reported[dataset_cfg['type']]
+        assert dataset_cfg['test_mode'] is True
+        num_images, num_classes = SPLIT_SIZES[dataset_cfg['ann_file']]
+        length, classes, counts = _stats(dataset_cfg)
+        assert (length, classes) == (num_images, num_classes)
+        assert cfg.model.head.num_classes == num_classes
+        assert len(set(counts)) == 1  # balanced
+
+
+# ------------------------------------------------- recipe values (doc table)
+# config: (stage-1 epochs, weight decay, ε_head, ε_tail, lr_factor, M)
+RECIPES = {
+    'resnet50_imagenet-lt.py': (180, 5e-4, 0.3, 0.0, 0.05, 100),
+    'resnet50_inat2018.py': (200, 1e-4, 0.3, 0.0, 0.05, 200),
+    'resnet152_places-lt.py': (90, 5e-4, 0.4, 0.1, 0.05, 100),
+    'resnext50_imagenet-lt.py': (180, 5e-4, 0.3, 0.0, 0.05, 100),
+}
+
+
+@pytest.mark.parametrize('rel_path', [
+    f'{m}/{name}' for m in ('lcreg', 'mislas') for name in RECIPES
+    if (CONFIG_DIR / m / name).is_file()])
+def test_large_scale_recipe_values(rel_path):
+    epochs, wd, eps_head, eps_tail, lr_factor, num_latents = RECIPES[
+        Path(rel_path).name]
+    cfg = load(rel_path)
+    assert cfg.train_dataloader.batch_size == 256
+    assert cfg.auto_scale_lr.base_batch_size == 256
+    assert cfg.model.train_cfg.augments == dict(type='Mixup', alpha=0.2)
+    optimizer = cfg.optim_wrapper.optimizer
+    assert (optimizer.type, optimizer.lr, optimizer.momentum,
+            optimizer.weight_decay) == ('SGD', 0.1, 0.9, wd)
+    assert cfg.optim_wrapper.constructor == 'StageOptimWrapperConstructor'
+    train_cfg = cfg.train_cfg
+    assert train_cfg.type == 'TwoStageTrainLoop'
+    assert (train_cfg.stage1_epochs, train_cfg.max_epochs) == (epochs,
+                                                               epochs + 10)
+    stage2 = train_cfg.stage2
+    assert (stage2.lr, stage2.lr_factor, stage2.shift_bn) == (0.1, lr_factor,
+                                                              True)
+    assert stage2.sampler == dict(type='ClassAwareSampler', num_samples_cls=4)
+    assert (stage2.loss.type, stage2.loss.smooth_head,
+            stage2.loss.smooth_tail) == ('LabelAwareSmoothingLoss', eps_head,
+                                         eps_tail)
+    # cosine over stage 1, then cosine over the 10 epochs of stage 2
+    assert [(s.type, s.begin, s.end) for s in cfg.param_scheduler] == [
+        ('CosineAnnealingLR', 0, epochs),
+        ('CosineAnnealingLR', epochs, epochs + 10)]
+    if rel_path.startswith('lcreg/'):
+        neck = cfg.model.neck
+        assert (neck.num_latents, neck.in_channels, neck.fuse) == (
+            num_latents, 2048, 'concat')
+        assert cfg.model.head.in_channels == 4096
+        assert (neck.aug_loss.cov_type, neck.aug_loss.lambda0,
+                neck.aug_loss.loss_weight, neck.recon_loss.loss_weight) == (
+                    'diag', 7.5, 0.1, 0.1)
+        assert cfg.custom_hooks == [dict(type='LatentAugScheduleHook')]
+
+
+def test_resnext_config_swaps_only_the_backbone():
+    resnext = load('lcreg/resnext50_imagenet-lt.py')
+    resnet = load('lcreg/resnet50_imagenet-lt.py')
+    diff = config_diff(resnext, resnet)
+    assert diff and all(k.startswith('model.backbone.') for k in diff)
+    assert resnext.model.backbone.type == 'ResNeXt'
+    assert (resnext.model.backbone.groups,
+            resnext.model.backbone.width_per_group) == (32, 4)
+
+
+# --------------------------------------------- Places-LT frozen ResNet-152
+@pytest.mark.parametrize('rel_path', ['mislas/resnet152_places-lt.py',
+                                      'lcreg/resnet152_places-lt.py'])
+def test_places_backbone_is_frozen_but_its_extra_block(rel_path):
+    cfg = load(rel_path)
+    inner = cfg.model.backbone.backbone
+    assert (inner.type, inner.depth) == ('ResNet', 152)
+    assert inner.init_cfg.type == 'Pretrained'  # ImageNet weights in training
+    assert inner.init_cfg.prefix == 'backbone'
+    model = build_model(cfg)
+    trainable = {n for n, p in model.backbone.named_parameters()
+                 if p.requires_grad}
+    assert trainable == {f'extra_block.{n}'
+                         for n, _ in model.backbone.extra_block
+                         .named_parameters()}
+    assert not any(isinstance(m, nn.modules.batchnorm._BatchNorm)
+                   for m in model.backbone.backbone.modules())
+    # the representation role holds the frozen weights (never updated) and
+    # the extra block; stage 2 freezes both, the head stays trainable
+    roles = parameter_roles(model)
+    names = {n for n, _ in roles['representation']}
+    assert {'backbone.backbone.conv1.weight',
+            'backbone.extra_block.conv1.weight'} <= names
+
+
+# ------------------------------------------------------ inheritance sanity
+def _pairs():
+    """(lcreg config, its MiSLAS counterpart): same name in lcreg/ and
+    mislas/, or lcreg_<x> / mislas_<x> in one folder."""
+    pairs = []
+    for rel in CONFIGS:
+        path = Path(rel)
+        if path.parts[0] == 'lcreg' and len(path.parts) == 2:
+            other = str(Path('mislas', path.name))
+        elif path.name.startswith('lcreg_'):
+            other = str(path.with_name('mislas_' + path.name[6:]))
+        else:
+            continue
+        if other in CONFIGS:
+            pairs.append((rel, other))
+    return pairs
+
+
+LCREG_PARTS = ('model.type', 'model.neck', 'model.head.in_channels',
+               'custom_hooks')
+
+
+@pytest.mark.parametrize('lcreg_cfg, mislas_cfg', _pairs())
+def test_lcreg_differs_from_mislas_only_in_the_latent_parts(lcreg_cfg,
+                                                           mislas_cfg):
+    diff = config_diff(load(lcreg_cfg), load(mislas_cfg))
+    assert 'model.type' in diff
+    assert [k for k in diff if not allowed(k, LCREG_PARTS)] == []
+
+
+def test_every_large_scale_lcreg_recipe_has_a_mislas_pair():
+    paired = {a for a, _ in _pairs()}
+    for name in ('resnet50_imagenet-lt.py', 'resnet50_inat2018.py',
+                 'resnet152_places-lt.py', 'resnet32_cifar10-lt-if100.py'):
+        assert f'lcreg/{name}' in paired
+
+
+# ------------------------------------------------------------ ablations
+ABLATIONS = [c for c in CONFIGS if c.startswith('lcreg/ablations/')]
+# Table 4 rows: (latent parameters, fuse, recon loss, aug loss)
+TABLE4 = {
+    'no-latent': (False, 'none', False, False),
+    'latent': (True, 'concat', False, False),
+    'latent-aug': (True, 'concat', False, True),
+    'latent-recon': (True, 'concat', True, False),
+}
+
+
+def _check_table4_row(model, cfg, row):
+    with_latents, fuse, recon, aug = TABLE4[row]
+    neck = model.neck
+    latent_params = [n for n, _ in model.named_parameters()
+                     if n.startswith('neck.')]
+    assert bool(latent_params) == with_latents
+    assert neck.with_latents == with_latents
+    assert neck.fuse == fuse
+    assert neck_losses_of(model) == (recon, aug)
+    assert hasattr(neck, 'cls_lat') == aug
+    width = neck.in_channels * (2 if fuse == 'concat' else 1)
+    assert model.head.in_channels == width == neck.out_channels
+    hooks = [h['type'] for h in cfg.custom_hooks]
+    assert hooks == (['LatentAugScheduleHook'] if aug else [])
+
+
+@pytest.mark.parametrize('rel_path', ABLATIONS)
+def test_ablation_module_states(rel_path):
+    cfg = load(rel_path)
+    match = re.fullmatch(r'(resnet32_cifar(10|100)-lt-if100)_(.+)\.py',
+                         Path(rel_path).name)
+    assert match, f'unexpected ablation name {rel_path}'
+    recipe, variant = f'lcreg/{match.group(1)}.py', match.group(3)
+    model = build_model(cfg)
+    if variant.startswith('m'):  # Table 3: number of latent categories
+        num_latents = int(variant[1:])
+        assert model.neck.num_latents == num_latents
+        assert tuple(model.neck.latent_pool.shape) == (num_latents, 64)
+        assert tuple(model.neck.cls_lat.weight.shape) == (num_latents, 64)
+        assert neck_losses_of(model) == (True, True)
+        assert num_latents != load(recipe).model.neck.num_latents
+        assert config_diff(cfg, load(recipe)) == ['model.neck.num_latents']
+    else:  # Table 4: components
+        _check_table4_row(model, cfg, variant)
+        diff = config_diff(cfg, load(recipe))
+        assert diff and all(allowed(k, ('model.neck', 'model.head.in_channels',
+                                        'custom_hooks')) for k in diff)
+
+
+def test_table4_no_latent_row_is_mislas():
+    """Baseline row: same parameters (names and shapes) as MiSLAS' model."""
+    ablation = build_model(load(
+        'lcreg/ablations/resnet32_cifar100-lt-if100_no-latent.py'))
+    mislas = build_model(load('mislas/resnet32_cifar100-lt-if100.py'))
+    shapes = lambda m: {n: tuple(p.shape)  # noqa: E731
+                        for n, p in m.named_parameters()}
+    assert shapes(ablation) == shapes(mislas)
+
+
+# The large-scale ablations of configs/lcreg/README.md, as --cfg-options.
+README_OVERRIDES = {
+    'no-latent': {'model.neck.fuse': 'none', 'model.neck.recon_loss': None,
+                  'model.neck.aug_loss': None, 'model.head.in_channels': 2048,
+                  'custom_hooks': []},
+    'latent': {'model.neck.recon_loss': None, 'model.neck.aug_loss': None,
+               'custom_hooks': []},
+    'latent-aug': {'model.neck.recon_loss': None},
+    'latent-recon': {'model.neck.aug_loss': None, 'custom_hooks': []},
+}
+
+
+def test_readme_documents_the_large_scale_overrides():
+    readme = (CONFIG_DIR / 'lcreg' / 'README.md').read_text()
+    assert ('model.neck.fuse=none model.neck.recon_loss=None '
+            'model.neck.aug_loss=None model.head.in_channels=2048 '
+            'custom_hooks=[]') in readme
+    assert 'model.neck.num_latents=' in readme
+
+
+@pytest.mark.parametrize('row', sorted(README_OVERRIDES))
+def test_readme_overrides_give_table4_rows(row):
+    cfg = load('lcreg/resnet50_inat2018.py')
+    merge_cfg_options(cfg, copy.deepcopy(README_OVERRIDES[row]))
+    _check_table4_row(build_model(cfg), cfg, row)
+
+
+def test_readme_overrides_set_num_latents():
+    cfg = load('lcreg/resnet50_imagenet-lt.py')
+    merge_cfg_options(cfg, {'model.neck.num_latents': 20})
+    neck = MODELS.build(model_cfg(cfg)['neck'])
+    assert tuple(neck.latent_pool.shape) == (20, 2048)
+
+
+# ------------------------------------------------- decoupling baselines
+@pytest.mark.parametrize('prefix', ['resnet32_cifar10-lt-if100',
+                                    'resnet50_imagenet-lt'])
+def test_crt_and_lws(prefix):
+    crt = load(f'baselines/{prefix}_crt.py')
+    lws = load(f'baselines/{prefix}_lws.py')
+    s2 = crt.train_cfg.stage2
+    assert (s2.reset_classifier, s2.train_classifier, s2.train_scale,
+            s2.shift_bn, s2.loss, s2.lr_factor) == (True, True, False, False,
+                                                    None, 1.0)
+    assert s2.sampler.type == 'ClassAwareSampler'
+    s2 = lws.train_cfg.stage2
+    assert (s2.reset_classifier, s2.train_classifier, s2.train_scale,
+            s2.loss) == (False, False, True, None)
+    assert config_diff(crt, lws) == [
+        'train_cfg.stage2.reset_classifier',
+        'train_cfg.stage2.train_classifier', 'train_cfg.stage2.train_scale']
+    # stage 1 is plain cross-entropy: no mixup, hard-label CE
+    assert 'train_cfg' not in crt.model
+    assert crt.model.head.type == 'ScaledLinearClsHead'
+    assert crt.model.head.loss == dict(type='CrossEntropyLoss',
+                                       loss_weight=1.0)
+
+
+def test_cifar_crt_stage1_is_the_ce_baseline():
+    crt = load('baselines/resnet32_cifar10-lt-if100_crt.py')
+    ce = load('baselines/resnet32_cifar10-lt-if100_ce.py')
+    model_diff = [k for k in config_diff(crt, ce) if k.startswith('model.')]
+    assert model_diff == ['model.head.type']
+    assert crt.optim_wrapper.optimizer.nesterov is True
+    assert crt.optim_wrapper.optimizer.weight_decay == \
+        ce.optim_wrapper.optimizer.weight_decay
+    assert crt.train_dataloader == ce.train_dataloader
+
+
+def test_imagenet_crt_schedule():
+    crt = load('baselines/resnet50_imagenet-lt_crt.py')
+    assert (crt.train_cfg.stage1_epochs, crt.train_cfg.max_epochs) == (90,
+                                                                       100)
+    assert [(s.begin, s.end) for s in crt.param_scheduler] == [(0, 90),
+                                                               (90, 100)]
+    # Kang et al.: lr 0.2 for batch 512, scaled to batch 256
+    assert crt.optim_wrapper.optimizer.lr == 0.1
+    assert crt.train_dataloader.batch_size == 256

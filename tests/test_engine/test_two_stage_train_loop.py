@@ -1,0 +1,193 @@
+"""The two-stage recipe through the real MMEngine Runner on Digits-LT."""
+import copy
+import os.path as osp
+
+import pytest
+import torch
+from mmengine.config import Config
+from mmengine.hooks import Hook
+from mmengine.runner import Runner
+
+from lcreg.datasets.samplers import ClassAwareSampler
+from lcreg.models.losses import LabelAwareSmoothingLoss
+
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+DEMO = osp.join(REPO, 'configs', 'demo', 'lcreg_resnet32_digits-lt.py')
+
+
+class Recorder(Hook):
+    """Snapshots parameters, lrs and the loader after every iteration."""
+
+    def __init__(self):
+        self.snaps = []
+
+    def after_train_iter(self, runner, batch_idx, data_batch=None,
+                         outputs=None):
+        model = runner.model
+        self.snaps.append(dict(
+            epoch=runner.epoch,
+            params={k: v.detach().clone()
+                    for k, v in model.named_parameters()},
+            bn_mean=model.backbone.bn1.running_mean.clone(),
+            lrs={g['name']: g['lr']
+                 for g in runner.optim_wrapper.optimizer.param_groups},
+            sampler=type(runner.train_dataloader.sampler).__name__,
+            loss=type(model.head.loss_module).__name__,
+            mixup=model.data_preprocessor.batch_augments is not None,
+            outputs={k: float(v.detach()) for k, v in outputs.items()}))
+
+
+def make_cfg(work_dir, stage1=1, total=3, **stage2):
+    cfg = Config.fromfile(DEMO)
+    cfg.work_dir = str(work_dir)
+    cfg.train_cfg.stage1_epochs = stage1
+    cfg.train_cfg.max_epochs = total
+    cfg.train_cfg.stage2.update(stage2)
+    cfg.param_scheduler[0].end = max(stage1, 1)
+    cfg.param_scheduler[1].end = max(stage1, 1)
+    cfg.param_scheduler[1].milestones = []
+    cfg.param_scheduler[2].begin = stage1
+    cfg.param_scheduler[2].end = total
+    cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
+    cfg.default_hooks.logger.interval = 100
+    cfg.default_hooks.checkpoint.max_keep_ckpts = -1
+    cfg.log_level = 'WARNING'
+    return cfg
+
+
+def train(cfg):
+    runner = Runner.from_cfg(cfg)
+    recorder = Recorder()
+    runner.register_hook(recorder, priority='LOWEST')
+    runner.train()
+    return runner, recorder.snaps
+
+
+@pytest.fixture(scope='module')
+def two_stage_run(tmp_path_factory):
+    work_dir = tmp_path_factory.mktemp('two_stage')
+    return train(make_cfg(work_dir, stage1=1, total=3)), work_dir
+
+
+def test_stage_switch_freezes_representation(two_stage_run):
+    (runner, snaps), _ = two_stage_run
+    stage1 = [s for s in snaps if s['epoch'] == 0]
+    stage2 = [s for s in snaps if s['epoch'] >= 1]
+    assert stage1 and len(stage2) >= 4
+    # stage 1: instance-balanced, mixup, CE + neck losses, scale fixed at 1
+    assert stage1[-1]['sampler'] == 'DefaultSampler' and stage1[-1]['mixup']
+    assert {'loss_recon', 'loss_latent_aug'} <= set(stage1[-1]['outputs'])
+    assert torch.equal(stage1[-1]['params']['head.scale'], torch.ones(10))
+    # stage 2: class-aware sampler, LAS, no mixup, no neck losses
+    for snap in stage2:
+        assert snap['sampler'] == 'ClassAwareSampler'
+        assert snap['loss'] == 'LabelAwareSmoothingLoss'
+        assert not snap['mixup']
+        assert 'loss_recon' not in snap['outputs']
+    first, last = stage2[0]['params'], stage2[-1]['params']
+    for name, value in first.items():
+        if name.startswith(('backbone.', 'neck.')):
+            assert torch.equal(value, last[name]), name
+    assert not torch.equal(first['head.fc.weight'], last['head.fc.weight'])
+    assert not torch.equal(first['head.scale'], last['head.scale'])
+    # shift_bn=False: BN statistics frozen too
+    assert torch.equal(stage2[0]['bn_mean'], stage2[-1]['bn_mean'])
+
+
+def test_stage2_learning_rates(two_stage_run):
+    (runner, snaps), _ = two_stage_run
+    stage2 = [s for s in snaps if s['epoch'] >= 1]
+    lr, factor = 0.1, 0.5  # demo config: stage2 lr 0.1, lr_factor 0.5
+    assert stage2[0]['lrs']['representation'] == 0.0
+    assert stage2[0]['lrs']['classifier'] == pytest.approx(lr * factor)
+    assert stage2[0]['lrs']['scale'] == pytest.approx(lr)
+    # cosine over the 2 stage-2 epochs (stepped per epoch)
+    assert stage2[-1]['lrs']['classifier'] == pytest.approx(lr * factor / 2)
+    loss = runner.model.head.loss_module
+    assert isinstance(loss, LabelAwareSmoothingLoss)
+    counts = runner.train_dataloader.dataset.metainfo['class_counts']
+    assert loss.smoothing[0] == pytest.approx(0.3)  # head class: eps_head
+    assert counts[0] == max(counts)
+    assert isinstance(runner.train_dataloader.sampler, ClassAwareSampler)
+
+
+def test_resume_across_boundary_matches(two_stage_run, tmp_path):
+    """Stop after stage 1, resume: stage 2 gives the same weights."""
+    (_, snaps), work_dir = two_stage_run
+    cfg = make_cfg(tmp_path, stage1=1, total=3)
+    cfg.load_from = osp.join(work_dir, 'epoch_1.pth')
+    cfg.resume = True
+    runner, resumed = train(cfg)
+    assert resumed[0]['epoch'] == 1 and resumed[-1]['epoch'] == 2
+    # same sampler seed, same switch: identical final weights
+    for name, value in snaps[-1]['params'].items():
+        assert torch.allclose(value, resumed[-1]['params'][name],
+                              atol=1e-6), name
+
+
+def test_resume_inside_stage2_keeps_lr(two_stage_run, tmp_path):
+    (_, snaps), work_dir = two_stage_run
+    cfg = make_cfg(tmp_path, stage1=1, total=3)
+    cfg.load_from = osp.join(work_dir, 'epoch_2.pth')
+    cfg.resume = True
+    runner, resumed = train(cfg)
+    assert [s['epoch'] for s in resumed] == [2] * len(resumed)
+    original = [s for s in snaps if s['epoch'] == 2]
+    assert resumed[0]['lrs'] == pytest.approx(original[0]['lrs'])
+    assert resumed[0]['sampler'] == 'ClassAwareSampler'
+    for name, value in original[-1]['params'].items():
+        assert torch.allclose(value, resumed[-1]['params'][name],
+                              atol=1e-6), name
+
+
+def test_stage2_alone_from_stage1_checkpoint(two_stage_run, tmp_path):
+    (_, snaps), work_dir = two_stage_run
+    cfg = make_cfg(tmp_path, stage1=0, total=1)
+    cfg.param_scheduler = [copy.deepcopy(cfg.param_scheduler[2])]
+    cfg.load_from = osp.join(work_dir, 'epoch_1.pth')
+    cfg.val_dataloader = copy.deepcopy(cfg.test_dataloader)
+    cfg.val_cfg = dict()
+    cfg.val_evaluator = copy.deepcopy(cfg.test_evaluator)
+    runner, alone = train(cfg)
+    assert all(s['sampler'] == 'ClassAwareSampler' for s in alone)
+    stage1_end = [s for s in snaps if s['epoch'] == 0][-1]['params']
+    for name, value in alone[-1]['params'].items():
+        if name.startswith(('backbone.', 'neck.')):
+            assert torch.equal(value, stage1_end[name]), name
+    metrics = runner.val_loop.run()
+    assert {'lt/top1', 'lt/many', 'lt/medium', 'lt/few', 'lt/ece'} <= set(
+        metrics)
+
+
+def test_shift_bn_updates_running_stats_only(tmp_path):
+    runner, snaps = train(make_cfg(tmp_path, stage1=1, total=2,
+                                   shift_bn=True))
+    stage2 = [s for s in snaps if s['epoch'] == 1]
+    assert not torch.equal(stage2[0]['bn_mean'], stage2[-1]['bn_mean'])
+    for name in ('backbone.bn1.weight', 'backbone.bn1.bias'):
+        assert torch.equal(stage2[0]['params'][name],
+                           stage2[-1]['params'][name])
+
+
+def test_lws_trains_scale_only(tmp_path):
+    runner, snaps = train(make_cfg(tmp_path, stage1=1, total=2,
+                                   train_classifier=False))
+    stage2 = [s for s in snaps if s['epoch'] == 1]
+    assert torch.equal(stage2[0]['params']['head.fc.weight'],
+                       stage2[-1]['params']['head.fc.weight'])
+    assert not torch.equal(stage2[0]['params']['head.scale'],
+                           stage2[-1]['params']['head.scale'])
+
+
+def test_unknown_stage2_key_is_refused(tmp_path):
+    cfg = make_cfg(tmp_path)
+    cfg.train_cfg.stage2['lr_factr'] = 0.1
+    with pytest.raises(KeyError, match='lr_factr'):
+        Runner.from_cfg(cfg).train()
+
+
+def test_stage1_scheduler_crossing_the_switch_is_refused(tmp_path):
+    cfg = make_cfg(tmp_path, stage1=1, total=2)
+    cfg.param_scheduler[0].end = 2  # warm-up into stage 2
+    with pytest.raises(ValueError, match=r'param_scheduler\[0\]'):
+        Runner.from_cfg(cfg).train()
