@@ -32,9 +32,19 @@ env_cfg = dict(
 # keep plain BatchNorm and say so in the log.
 sync_bn = None
 
-# Logs go to the work dir (JSON scalars + text). For TensorBoard add
-# dict(type='TensorboardVisBackend') here (needs ``pip install tensorboard``).
+# Logs go to the work dir: text log + <timestamp>/vis_data/scalars.json (every
+# loss term, lr and the lt/* metrics; tools/analysis/plot_curves.py reads it).
+# TensorBoard switch: run with the environment variable LCREG_TENSORBOARD=1
+# (MMEngine substitutes it when it reads the config; needs `pip install
+# tensorboard`): the same scalars also go to TensorBoard event files in that
+# vis_data folder (`tensorboard --logdir work_dirs`). 0 or unset: off.
+tensorboard = {'0': False, '1': True}.get('{{$LCREG_TENSORBOARD:0}}')
+if tensorboard is None:
+    raise ValueError('LCREG_TENSORBOARD must be 1 (TensorBoard on) or 0 '
+                     '(off); unset it to keep TensorBoard off.')
 vis_backends = [dict(type='LocalVisBackend')]
+if tensorboard:
+    vis_backends.append(dict(type='TensorboardVisBackend'))
 visualizer = dict(type='UniversalVisualizer', vis_backends=vis_backends)
 
 log_level = 'INFO'

@@ -24,12 +24,14 @@ def _check_key(cfg: Config, dotted: str, config_file: str) -> None:
             node = node[int(part)]
         elif isinstance(node, dict):
             is_leaf = len(walked) == len(dotted.split('.')) - 1
-            if part not in node and is_leaf and 'type' in node:
-                # a new argument of a module: its constructor refuses a
-                # wrong one with a clear TypeError naming the argument
+            close = difflib.get_close_matches(part, list(node), n=3)
+            if (part not in node and is_leaf and 'type' in node
+                    and not difflib.get_close_matches(
+                        part, list(node), n=1, cutoff=0.8)):
+                # a new argument of a module (not a near-typo of an existing
+                # one): its constructor refuses a wrong one by name
                 return
             if part not in node:
-                close = difflib.get_close_matches(part, list(node), n=3)
                 hint = f' Did you mean {close}?' if close else ''
                 where = '.'.join(walked) or 'the top level'
                 raise UnknownConfigKeyError(
@@ -47,7 +49,8 @@ def merge_cfg_options(cfg: Config, options: Dict) -> Config:
 
     A typo would otherwise add a key nobody reads and train the wrong
     recipe silently. New arguments of a module (a dict with ``type``) are
-    accepted, since the module's constructor refuses unknown ones. Keys
+    accepted unless they look like a typo of an existing key, since the
+    module's constructor refuses unknown ones. Keys
     starting with ``+`` are added without the check.
 
     Raises:

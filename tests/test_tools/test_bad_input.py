@@ -3,11 +3,11 @@
 Every case runs ``tools/train.py`` or ``tools/test.py`` with a broken
 config or broken data and checks: the exit status is 2, the last line of
 stderr is ``error: <message>`` naming the file / line / key and the fix,
-and there is no traceback. Four cases run the tools in subprocesses (one
-per path an error can take: before the Runner, in a dataset built by the
-Runner, in a hook, in test.py); the others call the tools' ``cli(argv)``
-in this process (the same code, without the 5 s start-up of a new
-Python).
+and there is no traceback. Two cases run the tools in subprocesses
+(train.py refusing a key before the Runner exists; test.py failing in a
+dataset the Runner builds); the others call the tools' ``cli(argv)`` in this
+process: the same code, without the 5-15 s start-up of a new Python
+(tests/test_tools/test_faults.py runs more failures in subprocesses).
 """
 import itertools
 import os
@@ -128,7 +128,7 @@ def _train_args(config, tmp_path, *options):
     return args
 
 
-# --- subprocesses: one per path an error takes -------------------------------
+# --- subprocesses ------------------------------------------------------------
 def test_unknown_cfg_options_key_subprocess(tmp_path):
     """Refused before the Runner is built, with close matches."""
     line = _subprocess_error(run_tool(
@@ -138,33 +138,6 @@ def test_unknown_cfg_options_key_subprocess(tmp_path):
     assert "Did you mean ['optim_wrapper']" in line
     assert str(TINY_CONFIG) in line
     assert not (tmp_path / 'work').exists()
-
-
-def test_cifar_missing_data_root_subprocess(tmp_path):
-    """A dataset the Runner builds: the message survives the registry."""
-    config = REPO / 'configs/lcreg/resnet32_cifar10-lt-if100.py'
-    missing = tmp_path / 'no_cifar_here'
-    line = _subprocess_error(run_tool('train.py', *_train_args(
-        config, tmp_path, f'train_dataloader.dataset.data_root={missing}',
-        'train_dataloader.num_workers=0',
-        'train_dataloader.persistent_workers=False')))
-    assert line.startswith('error: CIFAR10LT: cannot find the '
-                           'cifar-10-batches-py files in '
-                           f'{missing}/cifar-10-batches-py')
-    assert 'make_cifar.py' in line and 'download=True' in line
-
-
-def test_num_classes_mismatch_subprocess(tmp_path):
-    """NumClassesCheckHook stops the run before the first iteration."""
-    line = _subprocess_error(run_tool('train.py', *_train_args(
-        TINY_CONFIG, tmp_path, 'model.head.num_classes=12')))
-    assert line == (
-        'error: model.head.num_classes=12 but train_dataloader.dataset '
-        "(LongTailed of SklearnDigits) has 10 classes (len(metainfo"
-        "['classes'])); set model.head.num_classes=10 (e.g. --cfg-options "
-        'model.head.num_classes=10) or use the dataset the config was '
-        'written for.')
-    assert not list((tmp_path / 'work').glob('*.pth'))
 
 
 def test_malformed_list_line_in_test_tool_subprocess(tmp_path, list_config,
@@ -181,6 +154,33 @@ def test_malformed_list_line_in_test_tool_subprocess(tmp_path, list_config,
 
 
 # --- in-process cli(): the same handler, no interpreter start-up -------------
+def test_cifar_missing_data_root(tmp_path, train_tool, capsys):
+    """A dataset the Runner builds: the message survives the registry."""
+    config = REPO / 'configs/lcreg/resnet32_cifar10-lt-if100.py'
+    missing = tmp_path / 'no_cifar_here'
+    line = _in_process_error(train_tool, capsys, *_train_args(
+        config, tmp_path, f'train_dataloader.dataset.data_root={missing}',
+        'train_dataloader.num_workers=0',
+        'train_dataloader.persistent_workers=False'))
+    assert line.startswith('error: CIFAR10LT: cannot find the '
+                           'cifar-10-batches-py files in '
+                           f'{missing}/cifar-10-batches-py')
+    assert 'make_cifar.py' in line and 'download=True' in line
+
+
+def test_num_classes_mismatch(tmp_path, train_tool, capsys):
+    """NumClassesCheckHook stops the run before the first iteration."""
+    line = _in_process_error(train_tool, capsys, *_train_args(
+        TINY_CONFIG, tmp_path, 'model.head.num_classes=12'))
+    assert line == (
+        'error: model.head.num_classes=12 but train_dataloader.dataset '
+        "(LongTailed of SklearnDigits) has 10 classes (len(metainfo"
+        "['classes'])); set model.head.num_classes=10 (e.g. --cfg-options "
+        'model.head.num_classes=10) or use the dataset the config was '
+        'written for.')
+    assert not list((tmp_path / 'work').glob('*.pth'))
+
+
 def test_list_missing_data_root(tmp_path, list_config, train_tool, capsys):
     missing = tmp_path / 'nowhere'
     line = _in_process_error(train_tool, capsys, *_train_args(

@@ -28,6 +28,8 @@ from mmengine.hooks import Hook
 from mmengine.logging import print_log
 from mmpretrain.registry import HOOKS
 
+_SALT = 0x4C435247  # 'LCRG'
+
 
 def epoch_seed(seed: int, epoch: int, rank: int, worker_id: int = -1) -> int:
     """A 32-bit seed mixed from the run seed, epoch, rank (and worker).
@@ -36,9 +38,10 @@ def epoch_seed(seed: int, epoch: int, rank: int, worker_id: int = -1) -> int:
     epochs or ranks give unrelated streams (``seed + epoch`` would give
     epoch ``e`` of seed ``s`` the stream of epoch ``e - 1`` of ``s + 1``).
     """
-    words = [int(seed) % 2**32, int(epoch), int(rank)]
-    if worker_id >= 0:
-        words.append(int(worker_id))
+    # Fixed length, and a non-zero last word: SeedSequence gives entropy
+    # lists that differ only by trailing zeros the same state.
+    words = [int(seed) % 2**32, int(epoch), int(rank), int(worker_id) + 1,
+             _SALT]
     return int(np.random.SeedSequence(words).generate_state(1)[0])
 
 

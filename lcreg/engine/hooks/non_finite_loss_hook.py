@@ -60,6 +60,8 @@ class NonFiniteLossHook(Hook):
                    if isinstance(h, CheckpointHook)]
         for folder in [f for f in folders if isinstance(f, str)] + [
                 runner.work_dir]:
+            if not osp.isfile(osp.join(folder, 'last_checkpoint')):
+                continue  # (find_latest_checkpoint would log a warning)
             path = find_latest_checkpoint(folder)
             if path is not None and osp.isfile(path):
                 return path

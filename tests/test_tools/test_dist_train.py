@@ -1,0 +1,159 @@
+"""Multi-process training and testing on the CPU (torchrun + gloo).
+
+``tools/dist_train.sh CONFIG 2`` trains the tiny two-stage run with two
+processes (stage 2 freezes parameters after DDP is built, which needs the
+config's ``find_unused_parameters``); only rank 0 writes logs and
+checkpoints. ``tools/dist_test.sh`` with two processes gives the metrics
+of the one-process ``tools/test.py`` on a 75-image test set (not divisible
+by 2: the sampler pads rank 1 with a repeated image that the evaluator
+must drop). ``sync_bn='torch'`` is accepted and, on CPUs, skipped with a
+warning.
+"""
+import json
+import math
+import pickle
+import warnings
+
+import pytest
+import torch
+import torch.distributed as dist
+from mmengine.config import Config
+
+from fixtures.tool_runs import (TINY_CONFIG, free_port, run_tool,
+                                write_config)
+from lcreg.engine.runner import setup_cpu_distributed
+
+TEST_SIZE = 75
+DUMP_CONFIG = """
+test_evaluator = [
+    {metric!r},
+    dict(type='DumpResults', out_file_path='unset.pkl'),
+]
+"""
+
+
+def _metrics(path):
+    with open(path) as f:
+        return json.load(f)
+
+
+def _assert_same_metrics(a, b):
+    assert a.keys() == b.keys()
+    for key in a:
+        if isinstance(a[key], list):
+            assert len(a[key]) == len(b[key])
+            for x, y in zip(a[key], b[key]):
+                assert (math.isnan(x) and math.isnan(y)) or x == \
+                    pytest.approx(y, abs=1e-9), key
+        else:
+            assert a[key] == pytest.approx(b[key], abs=1e-9), key
+
+
+def _predictions(path):
+    with open(path, 'rb') as f:  # written by this test's own run
+        samples = pickle.load(f)
+    return {int(s['sample_idx']): s for s in samples}, len(samples)
+
+
+def test_dist_train_then_dist_test_matches_one_process(tmp_path):
+    work = tmp_path / 'dist_work'
+    train = run_tool(
+        'dist_train.sh', TINY_CONFIG, 2, '--work-dir', work,
+        '--cfg-options', 'sync_bn=torch', PORT=free_port(), timeout=600)
+    assert train.returncode == 0, train.stderr[-4000:]
+    out = train.stdout + train.stderr
+    # 97 images over 2 ranks: ceil(97 / 2) = 49 per rank, 4 batches of 16
+    assert 'Epoch(train) [1][4/4]' in out
+    assert 'Epoch(train) [1][5/' not in out
+    assert 'stage 2 (classifier) from epoch 2' in out
+    assert "sync_bn='torch' is ignored: SyncBatchNorm needs CUDA" in out
+    # rank 0 alone writes: one log folder, the checkpoints, last_checkpoint
+    assert sorted(p.name for p in work.glob('*.pth')) == [
+        f'epoch_{e}.pth' for e in range(1, 5)]
+    assert (work / 'last_checkpoint').read_text().strip() == str(
+        work / 'epoch_4.pth')
+    assert len(list(work.glob('*/*.log'))) == 1
+    assert len([p for p in work.iterdir() if p.is_dir()]) == 1
+    ckpt = work / 'epoch_4.pth'
+
+    # the tiny run's metric, plus a dump of every prediction
+    metric = Config.fromfile(str(TINY_CONFIG)).test_evaluator.to_dict()
+    config = write_config(tmp_path / 'dump.py',
+                          DUMP_CONFIG.format(metric=metric))
+    single_dir, dist_dir = tmp_path / 'test1', tmp_path / 'test2'
+    single = run_tool(
+        'test.py', config, ckpt, '--work-dir', single_dir, '--out',
+        single_dir / 'metrics.json', '--cfg-options',
+        f"test_evaluator.1.out_file_path={single_dir / 'pred.pkl'}")
+    assert single.returncode == 0, single.stderr[-4000:]
+    multi = run_tool(
+        'dist_test.sh', config, ckpt, 2, '--work-dir', dist_dir, '--out',
+        dist_dir / 'metrics.json', '--cfg-options',
+        f"test_evaluator.1.out_file_path={dist_dir / 'pred.pkl'}",
+        PORT=free_port(), timeout=600)
+    assert multi.returncode == 0, multi.stderr[-4000:]
+    # 75 test images: 38 per rank (3 batches), rank 1's last one a repeat
+    assert 'Epoch(test) [3/3]' in multi.stdout + multi.stderr
+
+    # every test image once: none dropped, the padding repeat removed
+    single_pred, n_single = _predictions(single_dir / 'pred.pkl')
+    dist_pred, n_dist = _predictions(dist_dir / 'pred.pkl')
+    assert n_single == n_dist == TEST_SIZE
+    assert sorted(dist_pred) == list(range(TEST_SIZE))
+    for idx, sample in single_pred.items():
+        other = dist_pred[idx]
+        assert torch.equal(sample['gt_label'], other['gt_label'])
+        assert torch.allclose(sample['pred_score'], other['pred_score'],
+                              atol=1e-5)
+    _assert_same_metrics(_metrics(single_dir / 'metrics.json'),
+                         _metrics(dist_dir / 'metrics.json'))
+    assert 'lt/top1' in _metrics(dist_dir / 'metrics.json')
+
+
+def test_sync_bn_is_a_known_config_key():
+    """``--cfg-options sync_bn=torch`` needs the key in the runtime base."""
+    cfg = Config.fromfile(str(TINY_CONFIG))
+    assert 'sync_bn' in cfg and cfg.sync_bn is None
+    assert cfg.find_unused_parameters is True  # two-stage recipe
+
+
+@pytest.fixture
+def one_process_group(monkeypatch):
+    """A gloo 'world' of one process, as torchrun would describe it."""
+    if dist.is_initialized():
+        pytest.skip('a process group already exists in this process')
+    for key, value in dict(MASTER_ADDR='127.0.0.1', MASTER_PORT=free_port(),
+                           RANK=0, WORLD_SIZE=1, LOCAL_RANK=0).items():
+        monkeypatch.setenv(key, str(value))
+    yield
+    if dist.is_initialized():
+        dist.destroy_process_group()
+
+
+@pytest.mark.skipif(torch.cuda.is_available(),
+                    reason='the CPU path is only taken without a GPU')
+def test_cpu_distributed_wrapper_settings(one_process_group):
+    cfg = Config(dict(sync_bn='torch', find_unused_parameters=True))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter('always')
+        assert setup_cpu_distributed(cfg, 'pytorch') is True
+    assert dist.is_initialized() and dist.get_backend() == 'gloo'
+    assert cfg.sync_bn is None
+    assert any("sync_bn='torch' is ignored" in str(w.message)
+               for w in caught)
+    assert cfg.model_wrapper_cfg == dict(
+        type='MMDistributedDataParallel', find_unused_parameters=True,
+        broadcast_buffers=False, device_ids=None)
+
+    # an explicit model_wrapper_cfg wins over the top-level key
+    cfg = Config(dict(find_unused_parameters=True, model_wrapper_cfg=dict(
+        find_unused_parameters=False)))
+    setup_cpu_distributed(cfg, 'pytorch')
+    assert cfg.model_wrapper_cfg.find_unused_parameters is False
+    assert cfg.get('sync_bn') is None
+
+
+def test_no_launcher_changes_nothing():
+    cfg = Config(dict(sync_bn='torch'))
+    assert setup_cpu_distributed(cfg, 'none') is False
+    assert cfg.sync_bn == 'torch' and 'model_wrapper_cfg' not in cfg

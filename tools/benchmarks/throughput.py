@@ -1,0 +1,466 @@
+"""Training throughput and peak memory: plain model, LCReg, plain PyTorch.
+
+Measures, warm and in one process, training images/s and peak memory of
+
+(a) ``plain``  the config's model with the neck replaced by global average
+    pooling (head ``in_channels`` set to the backbone's channels, no neck
+    losses), through MMEngine's ``model.train_step`` + optimizer wrapper;
+(b) ``lcreg``  the config's model (LCReg neck and losses), same path;
+(c) ``torch``  the same modules as (b) in a hand-written PyTorch loop:
+    normalisation, mixup (if the config has it), backbone, ``neck.loss``,
+    head, ``F.cross_entropy`` (soft targets) + the neck losses, plain SGD
+    (lr, momentum, weight decay of the config); no MMEngine.
+
+and prints a table with the neck overhead ((a) → (b)) and the toolbox
+overhead ((c) → (b)).
+
+What is timed: one training step on a synthetic batch of the config's input
+size and batch size, built before timing in the form the dataloader hands to
+``train_step`` (``--collate pseudo``: a list of C×H×W uint8 CPU tensors, as
+MMEngine's default ``pseudo_collate``; ``default``: one stacked tensor, as
+``collate_fn=dict(type='default_collate')``), with fresh ``DataSample``
+labels per step. Data loading and decoding are not timed; hooks are not
+run (they act once per iteration outside the step: logging, timers). The λ
+of the latent ISDA loss is set to its mid-stage value, so the augmentation
+term is computed.
+
+Peak memory: ``torch.cuda.max_memory_allocated`` on a GPU (reset before each
+measurement); on the CPU the growth of the peak resident set size (VmHWM of
+/proc/self/status, reset through /proc/self/clear_refs) over the RSS before
+the measurement.
+
+Example::
+
+    python tools/benchmarks/throughput.py configs/lcreg/resnet32_cifar10-lt-if100.py \\
+        --device cuda --amp --iters 200 --warmup 30
+"""
+import argparse
+import copy
+import gc
+import os
+import os.path as osp
+import statistics
+import sys
+import time
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(
+    __file__)))))  # run from a checkout without installing
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+from mmengine.config import Config, DictAction  # noqa: E402
+
+import lcreg  # noqa: E402,F401  (registers the toolbox's modules)
+from lcreg.utils import merge_cfg_options  # noqa: E402
+
+VARIANTS = ('plain', 'lcreg', 'torch')
+DESCRIPTIONS = dict(
+    plain='(a) backbone + GAP + head, MMEngine train_step',
+    lcreg='(b) LCReg neck + losses, MMEngine train_step',
+    torch='(c) same model as (b), plain PyTorch loop')
+ISDA_PROGRESS = 0.5  # λ = λ0 / 2 while timing
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(
+        description='Training images/s and peak memory of a config: plain '
+        'backbone+head, LCReg, and a plain PyTorch loop of the LCReg model.')
+    parser.add_argument('config', help='LCReg config file')
+    parser.add_argument('--iters', type=int, default=50,
+                        help='timed iterations per measurement (default 50)')
+    parser.add_argument('--warmup', type=int, default=10,
+                        help='untimed iterations first (default 10)')
+    parser.add_argument('--batch-size', type=int, default=None,
+                        help="default: the config's train batch size")
+    parser.add_argument('--input-size', type=int, nargs=2, metavar=('H', 'W'),
+                        help="default: the crop size of the config's train "
+                        'pipeline')
+    parser.add_argument('--device', choices=('cpu', 'cuda'),
+                        default='cuda' if torch.cuda.is_available() else 'cpu',
+                        help='default: %(default)s')
+    parser.add_argument('--amp', action='store_true',
+                        help='mixed precision (AmpOptimWrapper / autocast + '
+                        'GradScaler); needs --device cuda')
+    parser.add_argument('--channels-last', action='store_true',
+                        help='channels-last memory format for models and '
+                        'inputs')
+    parser.add_argument('--collate', choices=('pseudo', 'default'),
+                        default='pseudo',
+                        help='batch form given to train_step (default: '
+                        "pseudo, MMEngine's default)")
+    parser.add_argument('--threads', type=int, default=None,
+                        help='torch.set_num_threads (CPU)')
+    parser.add_argument('--repeat', type=int, default=1,
+                        help='measure (a), (b), (c) this many times, '
+                        'interleaved; the table gives the median (and min '
+                        'and max with --repeat > 1)')
+    parser.add_argument('--variants', nargs='+', choices=VARIANTS,
+                        default=list(VARIANTS), help='what to measure')
+    parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override config keys (unknown keys are '
+                        'refused; prefix a key with + to add it)')
+    args = parser.parse_args(argv)
+    if args.amp and args.device != 'cuda':
+        parser.error('--amp needs --device cuda (MMEngine\'s AmpOptimWrapper '
+                     'runs on GPUs only)')
+    if args.device == 'cuda' and not torch.cuda.is_available():
+        parser.error('--device cuda: no CUDA GPU is visible')
+    for name in ('iters', 'repeat'):
+        if getattr(args, name) < 1:
+            parser.error(f'--{name} must be >= 1')
+    if args.warmup < 0:
+        parser.error('--warmup must be >= 0')
+    if args.batch_size is not None and args.batch_size < 1:
+        parser.error('--batch-size must be >= 1')
+    return args
+
+
+# ----------------------------------------------------------------- config
+def input_size_from_pipeline(pipeline) -> tuple:
+    """(H, W) of the last crop / resize of a training pipeline.
+
+    Reads ``crop_size`` (RandomCrop, CenterCrop) or ``scale``
+    (RandomResizedCrop, Resize); an int means a square, a pair is (W, H) as
+    MMPretrain writes it.
+
+    Raises:
+        ValueError: no such transform (pass --input-size).
+    """
+    for transform in reversed(list(pipeline or [])):
+        for key in ('crop_size', 'scale'):
+            size = transform.get(key)
+            if isinstance(size, int):
+                return size, size
+            if isinstance(size, (list, tuple)) and len(size) == 2 and all(
+                    isinstance(s, int) for s in size):
+                return size[1], size[0]
+    raise ValueError('the train pipeline has no crop / resize giving the '
+                     'input size; pass --input-size H W.')
+
+
+def train_pipeline(cfg) -> list:
+    dataset = cfg.train_dataloader.dataset
+    while 'pipeline' not in dataset and 'dataset' in dataset:
+        dataset = dataset['dataset']  # dataset wrappers (LongTailed, ...)
+    return dataset.get('pipeline', [])
+
+
+def lcreg_neck_cfg(model_cfg) -> dict:
+    neck = model_cfg.get('neck') or {}
+    if neck.get('type') != 'LatentCategoryNeck':
+        raise ValueError(f"the config's neck is {neck.get('type')!r}, not "
+                         'LatentCategoryNeck: use an LCReg config.')
+    return neck
+
+
+def plain_model_cfg(model_cfg) -> dict:
+    """Variant (a): the neck replaced by GAP, the head fed the backbone's
+    ``in_channels`` of the LCReg neck, no neck losses."""
+    cfg = copy.deepcopy(model_cfg)
+    neck = lcreg_neck_cfg(cfg)
+    if cfg.get('type') == 'LatentCategoryClassifier':
+        cfg['type'] = 'ImageClassifier'
+        cfg.pop('neck_losses', None)
+    cfg['neck'] = dict(type='GlobalAveragePooling')
+    cfg['head'] = dict(cfg['head'], in_channels=neck['in_channels'])
+    return cfg
+
+
+def build_model(model_cfg, data_preprocessor, device, channels_last):
+    from mmpretrain.registry import MODELS
+    cfg = copy.deepcopy(model_cfg)
+    cfg.setdefault('data_preprocessor', copy.deepcopy(data_preprocessor))
+    model = MODELS.build(cfg).to(device)
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    model.train()
+    from lcreg.models.losses.latent_isda_loss import LatentISDALoss
+    for module in model.modules():
+        if isinstance(module, LatentISDALoss):
+            module.set_progress(ISDA_PROGRESS)
+    return model
+
+
+# ------------------------------------------------------------------- data
+def synthetic_inputs(batch_size, size, channels_last, collate, seed):
+    """The images of one batch, uint8, on the CPU as a dataloader gives
+    them: a list of C×H×W tensors (pseudo) or one B×C×H×W tensor."""
+    gen = torch.Generator().manual_seed(seed)
+    images = torch.randint(0, 256, (batch_size, 3, *size), generator=gen,
+                           dtype=torch.uint8)
+    if channels_last:
+        images = images.contiguous(memory_format=torch.channels_last)
+    return images if collate == 'default' else list(images.unbind(0))
+
+
+def label_batches(count, batch_size, num_classes, seed):
+    """``count`` lists of fresh DataSamples with random labels (a
+    dataloader makes new ones every batch; mixup writes gt_score into
+    them)."""
+    from mmpretrain.structures import DataSample
+    rng = np.random.RandomState(seed)
+    return [[DataSample().set_gt_label(int(y))
+             for y in rng.randint(num_classes, size=batch_size)]
+            for _ in range(count)]
+
+
+# ----------------------------------------------------------------- memory
+class PeakMemory:
+    """Peak memory of a block: CUDA allocator peak, or RSS high-water mark
+    growth on the CPU (Linux /proc)."""
+
+    def __init__(self, device):
+        self.device = device
+        self.cpu_exact = device == 'cpu' and os.access('/proc/self/clear_refs',
+                                                       os.W_OK)
+
+    @staticmethod
+    def _status_kib(field):
+        with open('/proc/self/status') as f:
+            for line in f:
+                if line.startswith(field + ':'):
+                    return int(line.split()[1])
+        raise RuntimeError(f'/proc/self/status has no {field}')
+
+    def start(self):
+        gc.collect()
+        if self.device == 'cuda':
+            torch.cuda.synchronize()
+            torch.cuda.empty_cache()
+            torch.cuda.reset_peak_memory_stats()
+            self.base = 0
+        elif self.cpu_exact:
+            _release_free_heap()
+            with open('/proc/self/clear_refs', 'w') as f:
+                f.write('5')  # reset VmHWM to the current RSS
+            self.base = self._status_kib('VmRSS')
+        else:
+            import resource
+            self.base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+    def peak_mib(self) -> float:
+        if self.device == 'cuda':
+            return torch.cuda.max_memory_allocated() / 2**20
+        if self.cpu_exact:
+            return (self._status_kib('VmHWM') - self.base) / 1024
+        import resource  # process-lifetime peak growth only: a lower bound
+        return (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss -
+                self.base) / 1024
+
+    @property
+    def label(self) -> str:
+        if self.device == 'cuda':
+            return 'peak CUDA memory allocated (MiB)'
+        if self.cpu_exact:
+            return 'peak RSS growth (MiB)'
+        return 'peak RSS growth, ru_maxrss (MiB, lower bound)'
+
+
+def _release_free_heap():
+    """Give freed heap pages back to the OS (glibc ``malloc_trim``), so
+    that memory freed by an earlier measurement is not silently reused and
+    the next RSS growth is that measurement's own."""
+    import ctypes
+    import ctypes.util
+    name = ctypes.util.find_library('c')
+    if name is None:
+        return
+    libc = ctypes.CDLL(name)
+    if hasattr(libc, 'malloc_trim'):
+        libc.malloc_trim(0)
+
+
+def _sync(device):
+    if device == 'cuda':
+        torch.cuda.synchronize()
+
+
+# ------------------------------------------------------------ the 3 loops
+def measure_mmengine(model, cfg, args, inputs, size_label):
+    """Images/s and peak memory of ``model.train_step`` (variants a, b)."""
+    from mmengine.optim import build_optim_wrapper
+    optim_cfg = copy.deepcopy(cfg.optim_wrapper)
+    if args.amp:
+        optim_cfg['type'] = 'AmpOptimWrapper'
+        optim_cfg.setdefault('loss_scale', 'dynamic')
+    optim_wrapper = build_optim_wrapper(model, optim_cfg)
+    total = args.warmup + args.iters
+    labels = label_batches(total, args.batch_size_resolved, size_label,
+                           args.seed)
+    memory = PeakMemory(args.device)
+    memory.start()
+    for step in range(total):
+        if step == args.warmup:
+            _sync(args.device)
+            start = time.perf_counter()
+        model.train_step(dict(inputs=inputs, data_samples=labels[step]),
+                         optim_wrapper)
+    _sync(args.device)
+    seconds = time.perf_counter() - start
+    return args.iters * args.batch_size_resolved / seconds, memory.peak_mib()
+
+
+def mixup_alpha(model_cfg):
+    """α of the model's Mixup batch augment, or None without mixup."""
+    augments = (model_cfg.get('train_cfg') or {}).get('augments')
+    if augments is None:
+        return None
+    augments = augments if isinstance(augments, (list, tuple)) \
+        else [augments]
+    if len(augments) != 1 or augments[0].get('type') != 'Mixup':
+        raise ValueError(f'the plain loop reproduces a single Mixup batch '
+                         f'augment only, got {augments}')
+    return float(augments[0]['alpha'])
+
+
+def measure_torch(model, cfg, args, inputs, num_classes):
+    """Images/s and peak memory of the hand-written loop (variant c)."""
+    device = args.device
+    prep = cfg.data_preprocessor
+    mean = torch.tensor(prep['mean'], device=device).view(1, -1, 1, 1)
+    std = torch.tensor(prep['std'], device=device).view(1, -1, 1, 1)
+    to_rgb = bool(prep.get('to_rgb', False))
+    alpha = mixup_alpha(cfg.model)
+    cls_weight = float(cfg.model.head.get('loss', {}).get('loss_weight', 1.0))
+    opt = cfg.optim_wrapper.optimizer
+    if opt.get('type') != 'SGD':
+        raise ValueError(f"the plain loop uses SGD; the config's optimizer "
+                         f"is {opt.get('type')!r}")
+    backbone, neck, head = model.backbone, model.neck, model.head
+    optimizer = torch.optim.SGD(
+        [p for p in model.parameters() if p.requires_grad], lr=opt['lr'],
+        momentum=opt.get('momentum', 0), weight_decay=opt.get(
+            'weight_decay', 0), nesterov=opt.get('nesterov', False))
+    scaler = torch.amp.GradScaler('cuda', enabled=args.amp)
+    rng = np.random.RandomState(args.seed)
+    total = args.warmup + args.iters
+    label_sets = [torch.from_numpy(rng.randint(num_classes,
+                                               size=args.batch_size_resolved))
+                  for _ in range(total)]
+    memory_format = torch.channels_last if args.channels_last \
+        else torch.contiguous_format
+
+    def step(images, labels):
+        x = images if isinstance(images, torch.Tensor) \
+            else torch.stack(images)
+        x = x.to(device, non_blocking=True)
+        if to_rgb:
+            x = x.flip(1)
+        x = ((x.float() - mean) / std).contiguous(memory_format=memory_format)
+        target = F.one_hot(labels.to(device), num_classes).float()
+        if alpha is not None:
+            lam = float(rng.beta(alpha, alpha))
+            perm = torch.randperm(x.size(0), device=device)
+            x = lam * x + (1 - lam) * x[perm]
+            target = lam * target + (1 - lam) * target[perm]
+        with torch.autocast(device_type=device, dtype=torch.float16,
+                            enabled=args.amp):
+            feats, neck_losses = neck.loss(backbone(x))
+            logits = head(feats)
+            loss = cls_weight * F.cross_entropy(logits.float(), target)
+            loss = loss + sum(neck_losses.values())
+        optimizer.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
+
+    memory = PeakMemory(device)
+    memory.start()
+    for i in range(total):
+        if i == args.warmup:
+            _sync(device)
+            start = time.perf_counter()
+        step(inputs, label_sets[i])
+    _sync(device)
+    seconds = time.perf_counter() - start
+    return args.iters * args.batch_size_resolved / seconds, memory.peak_mib()
+
+
+def measure(variant, cfg, args, inputs):
+    model_cfg = plain_model_cfg(cfg.model) if variant == 'plain' \
+        else cfg.model
+    torch.manual_seed(args.seed)
+    np.random.seed(args.seed)  # mixup's λ in MMPretrain
+    model = build_model(model_cfg, cfg.get('data_preprocessor'), args.device,
+                        args.channels_last)
+    num_classes = int(model.head.num_classes)
+    try:
+        if variant == 'torch':
+            return measure_torch(model, cfg, args, inputs, num_classes)
+        return measure_mmengine(model, cfg, args, inputs, num_classes)
+    finally:
+        del model
+        gc.collect()
+        if args.device == 'cuda':
+            torch.cuda.empty_cache()
+
+
+# ----------------------------------------------------------------- report
+def overhead(slow: float, fast: float) -> float:
+    """Extra time per image of ``slow`` over ``fast`` in %, from images/s."""
+    return 100.0 * (fast / slow - 1.0)
+
+
+def format_report(results, memory_label, repeat) -> str:
+    lines = []
+    head = f'{"variant":<50} {"images/s":>10}'
+    if repeat > 1:
+        head += f' {"min":>9} {"max":>9}'
+    lines.append(head + f'  {memory_label}')
+    medians = {}
+    for variant, runs in results.items():
+        speeds = [r[0] for r in runs]
+        medians[variant] = statistics.median(speeds)
+        row = f'{DESCRIPTIONS[variant]:<50} {medians[variant]:>10.1f}'
+        if repeat > 1:
+            row += f' {min(speeds):>9.1f} {max(speeds):>9.1f}'
+        lines.append(row + f'  {statistics.median(r[1] for r in runs):.1f}')
+    if 'plain' in medians and 'lcreg' in medians:
+        lines.append(f'neck overhead (b vs a): '
+                     f'{overhead(medians["lcreg"], medians["plain"]):+.1f}% '
+                     'time per image')
+    if 'torch' in medians and 'lcreg' in medians:
+        lines.append(f'toolbox overhead (b vs c): '
+                     f'{overhead(medians["lcreg"], medians["torch"]):+.1f}% '
+                     'time per image')
+    return '\n'.join(lines)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+    from mmengine.registry import init_default_scope
+    cfg = Config.fromfile(args.config)
+    merge_cfg_options(cfg, args.cfg_options)
+    init_default_scope(cfg.get('default_scope', 'mmpretrain'))
+    lcreg_neck_cfg(cfg.model)
+    args.batch_size_resolved = args.batch_size or int(
+        cfg.train_dataloader.batch_size)
+    size = tuple(args.input_size) if args.input_size \
+        else input_size_from_pipeline(train_pipeline(cfg))
+    if args.device == 'cuda':
+        torch.backends.cudnn.benchmark = True
+    inputs = synthetic_inputs(args.batch_size_resolved, size,
+                              args.channels_last, args.collate, args.seed)
+    print(f'config: {args.config}')
+    print(f'device: {args.device}'
+          + (f' ({torch.cuda.get_device_name()})' if args.device == 'cuda'
+             else f' ({torch.get_num_threads()} threads)')
+          + f', batch {args.batch_size_resolved}, input 3x{size[0]}x'
+          f'{size[1]}, amp {args.amp}, channels_last {args.channels_last}, '
+          f'collate {args.collate}')
+    print(f'{args.warmup} warm-up + {args.iters} timed iterations, '
+          f'repeat {args.repeat}')
+    results = {v: [] for v in VARIANTS if v in args.variants}
+    for _ in range(args.repeat):
+        for variant in results:
+            results[variant].append(measure(variant, cfg, args, inputs))
+    print(format_report(results, PeakMemory(args.device).label, args.repeat))
+    return results
+
+
+if __name__ == '__main__':
+    main()
