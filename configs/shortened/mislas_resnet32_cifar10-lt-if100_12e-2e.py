@@ -1,14 +1,14 @@
 # SHORTENED schedule for a CPU check (not the paper recipe): the recipe of
-# configs/mislas/resnet32_cifar10-lt-if100.py with stage 1 cut to 20 epochs
-# (1-epoch warm-up, x0.1 at 16 and 18) and stage 2 to 3 epochs; validation
+# configs/mislas/resnet32_cifar10-lt-if100.py with stage 1 cut to 12 epochs
+# (1-epoch warm-up, x0.1 at 9 and 11) and stage 2 to 2 epochs; validation
 # only at the end; 0 dataloader workers (CPU).
 _base_ = ['../mislas/resnet32_cifar10-lt-if100.py']
-stage1_epochs = 20
-stage2_epochs = 3
+stage1_epochs = 12
+stage2_epochs = 2
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.01, by_epoch=True, begin=0, end=1,
          convert_to_iter_based=True),
-    dict(type='MultiStepLR', by_epoch=True, milestones=[16, 18], gamma=0.1,
+    dict(type='MultiStepLR', by_epoch=True, milestones=[9, 11], gamma=0.1,
          begin=0, end=stage1_epochs),
     dict(type='CosineAnnealingLR', by_epoch=True, begin=stage1_epochs,
          end=stage1_epochs + stage2_epochs, eta_min=0.0),
