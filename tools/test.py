@@ -10,7 +10,6 @@ status 2; set LCREG_DEBUG=1 for the full traceback.
 import argparse
 import os
 import os.path as osp
-import re
 import sys
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -24,6 +23,7 @@ from lcreg.engine.runner import setup_cpu_distributed  # noqa: E402
 from lcreg.evaluation.split_table import (dump_metrics_json,  # noqa: E402
                                           format_split_table)
 from lcreg.utils import merge_cfg_options  # noqa: E402
+from lcreg.utils.cli import drop_disabled_hooks, run_cli  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -54,6 +54,7 @@ def main(argv=None):
     args = parse_args(argv)
     cfg = Config.fromfile(args.config)
     merge_cfg_options(cfg, args.cfg_options)
+    drop_disabled_hooks(cfg)
     cfg.launcher = args.launcher
     if args.work_dir is not None:
         cfg.work_dir = args.work_dir
@@ -71,52 +72,9 @@ def main(argv=None):
         print(f'metrics written to {out}')
 
 
-# -- user errors: one line instead of a traceback ----------------------------
-_OUR_CODE = tuple(
-    osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), d) + os.sep
-    for d in ('lcreg', 'tools'))
-
-
-def user_error_message(err: BaseException):
-    """The one-line message of a user error, or None for other errors.
-
-    User errors: a missing file (anywhere), an unexpected keyword argument
-    of a module built from the config, and the ValueError / KeyError / ...
-    that the toolbox's own checks raise (they name the file, key and fix).
-    An error re-raised from a DataLoader worker is judged by its original.
-    """
-    text = str(err.args[0]) if isinstance(err, KeyError) and err.args and \
-        type(err).__str__ is KeyError.__str__ else str(err)
-    frames, tb = [], err.__traceback__
-    while tb is not None:
-        frames.append(tb.tb_frame.f_code.co_filename)
-        tb = tb.tb_next
-    if '\nOriginal Traceback' in text:  # re-raised from a worker process
-        frames = re.findall(r'File "([^"]+)"', text)
-        text = text.rstrip().splitlines()[-1].split(': ', 1)[-1]
-    ours = bool(frames) and osp.abspath(frames[-1]).startswith(_OUR_CODE)
-    if isinstance(err, FileNotFoundError) or (
-            isinstance(err, TypeError)
-            and 'unexpected keyword argument' in text) or (
-            ours and isinstance(err, (ValueError, KeyError, TypeError,
-                                      IndexError, RuntimeError,
-                                      FloatingPointError))):
-        return text or type(err).__name__
-    return None
-
-
 def cli(argv=None):
-    """``main`` that prints ``error: <message>`` and exits 2 on a user
-    error (the full traceback with the environment variable LCREG_DEBUG=1)."""
-    try:
-        main(argv)
-    except Exception as err:
-        message = user_error_message(err)
-        if message is None or os.environ.get('LCREG_DEBUG') == '1':
-            raise
-        sys.stdout.flush()
-        print(f'error: {message}', file=sys.stderr)
-        sys.exit(2)
+    """``main`` with one-line user errors (see lcreg.utils.cli)."""
+    run_cli(main, argv)
 
 
 if __name__ == '__main__':

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from lcreg.engine.hooks import EpochSeedHook
+from lcreg.engine.hooks import epoch_seed_hook
 from lcreg.engine.hooks.epoch_seed_hook import _seed_worker, epoch_seed
 
 
@@ -67,13 +68,15 @@ def test_non_persistent_workers_seeded_per_epoch():
     assert _draw() != a
 
 
-def test_persistent_workers_warn_once(capsys):
+def test_persistent_workers_warn_once(monkeypatch):
+    logged = []
+    monkeypatch.setattr(epoch_seed_hook, 'print_log',
+                        lambda msg, **kwargs: logged.append(msg))
     hook = EpochSeedHook()
     runner = _runner(num_workers=2, persistent=True)
     hook.before_train_epoch(runner)
     hook.before_train_epoch(runner)
-    out = capsys.readouterr()
-    assert (out.out + out.err).count(
-        'EpochSeedHook: persistent dataloader workers keep their own random '
-        'state') == 1
+    assert len(logged) == 1
+    assert logged[0].startswith('EpochSeedHook: persistent dataloader '
+                                'workers keep their own random state')
     assert runner.train_loop.dataloader.worker_init_fn is None

@@ -34,6 +34,7 @@ class Recorder(Hook):
             sampler=type(runner.train_dataloader.sampler).__name__,
             loss=type(model.head.loss_module).__name__,
             mixup=model.data_preprocessor.batch_augments is not None,
+            strength=model.neck.aug_loss.strength,
             outputs={k: float(v.detach()) for k, v in outputs.items()}))
 
 
@@ -78,6 +79,9 @@ def test_stage_switch_freezes_representation(two_stage_run):
     assert stage1[-1]['sampler'] == 'DefaultSampler' and stage1[-1]['mixup']
     assert {'loss_recon', 'loss_latent_aug'} <= set(stage1[-1]['outputs'])
     assert torch.equal(stage1[-1]['params']['head.scale'], torch.ones(10))
+    # λ = λ0·t/T with T = stage-1 iterations (8), not the whole run (24)
+    iters = len(stage1)
+    assert stage1[-1]['strength'] == pytest.approx(0.5 * (iters - 1) / iters)
     # stage 2: class-aware sampler, LAS, no mixup, no neck losses
     for snap in stage2:
         assert snap['sampler'] == 'ClassAwareSampler'

@@ -9,23 +9,19 @@ dataset the Runner builds); the others call the tools' ``cli(argv)`` in this
 process: the same code, without the 5-15 s start-up of a new Python
 (tests/test_tools/test_faults.py runs more failures in subprocesses).
 """
-import itertools
 import os
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 from fixtures.tool_runs import (REPO, TINY_CONFIG, last_line, load_tool,
-                                run_tool, write_config)
+                                run_in_process, run_tool, write_config)
 
 NUM_CLASSES = 10
 TRAIN_COUNTS = [6, 5, 4, 3, 3, 2, 2, 2, 1, 1]  # 29 images
 TEST_PER_CLASS = 1
-_RUN_IDS = itertools.count()
 
 LIST_CONFIG = """
 train_pipeline = [dict(type='LoadImageFromFile'),
@@ -38,7 +34,8 @@ list_train = dict(type='LTListDataset', data_root={root!r},
 list_test = dict(type='LTListDataset', data_root={root!r},
                  ann_file='test.txt', data_prefix='images', num_classes=10,
                  test_mode=True, pipeline=test_pipeline)
-train_dataloader = dict(batch_size=8, dataset=dict(_delete_=True, **list_train))
+train_dataloader = dict(batch_size=8,
+                        dataset=dict(_delete_=True, **list_train))
 val_dataloader = dict(dataset=dict(_delete_=True, **list_test))
 test_dataloader = val_dataloader
 val_evaluator = dict(train_dataset=dict(_delete_=True, **list_train))
@@ -80,32 +77,10 @@ def list_config(list_root, tmp_path_factory):
     return write_config(path, LIST_CONFIG.format(root=str(list_root)))
 
 
-@pytest.fixture
-def train_tool():
-    """``tools/train.py`` as a module; restores the global torch settings
-    an in-process Runner changes (deterministic algorithms, RNG)."""
-    deterministic = torch.are_deterministic_algorithms_enabled()
-    rng_state = torch.get_rng_state()
-    yield load_tool('train')
-    torch.use_deterministic_algorithms(deterministic)
-    torch.set_rng_state(rng_state)
-
-
-def _unique_name(argv) -> list:
-    """MMEngine names a run's logger and visualizer <config>_<time in
-    seconds>; two in-process runs in one second would share them."""
-    argv = [str(a) for a in argv]
-    name = f'+experiment_name=run{next(_RUN_IDS)}'
-    if '--cfg-options' in argv:
-        return argv + [name]
-    return argv + ['--cfg-options', name]
-
-
-def _in_process_error(tool, capsys, *argv) -> str:
-    """Run ``tool.cli(argv)``; assert exit 2 and return the error line."""
-    with pytest.raises(SystemExit) as exit_info:
-        tool.cli(_unique_name(argv))
-    assert exit_info.value.code == 2
+def _in_process_error(capsys, tool, *argv) -> str:
+    """Run ``tools/<tool>.py``'s ``cli(argv)``; assert exit 2 and return
+    the error line."""
+    assert run_in_process(tool, *argv) == 2
     err = capsys.readouterr().err
     assert 'Traceback' not in err, err
     line = last_line(err)
@@ -154,11 +129,11 @@ def test_malformed_list_line_in_test_tool_subprocess(tmp_path, list_config,
 
 
 # --- in-process cli(): the same handler, no interpreter start-up -------------
-def test_cifar_missing_data_root(tmp_path, train_tool, capsys):
+def test_cifar_missing_data_root(tmp_path, capsys):
     """A dataset the Runner builds: the message survives the registry."""
     config = REPO / 'configs/lcreg/resnet32_cifar10-lt-if100.py'
     missing = tmp_path / 'no_cifar_here'
-    line = _in_process_error(train_tool, capsys, *_train_args(
+    line = _in_process_error(capsys, 'train', *_train_args(
         config, tmp_path, f'train_dataloader.dataset.data_root={missing}',
         'train_dataloader.num_workers=0',
         'train_dataloader.persistent_workers=False'))
@@ -168,9 +143,9 @@ def test_cifar_missing_data_root(tmp_path, train_tool, capsys):
     assert 'make_cifar.py' in line and 'download=True' in line
 
 
-def test_num_classes_mismatch(tmp_path, train_tool, capsys):
+def test_num_classes_mismatch(tmp_path, capsys):
     """NumClassesCheckHook stops the run before the first iteration."""
-    line = _in_process_error(train_tool, capsys, *_train_args(
+    line = _in_process_error(capsys, 'train', *_train_args(
         TINY_CONFIG, tmp_path, 'model.head.num_classes=12'))
     assert line == (
         'error: model.head.num_classes=12 but train_dataloader.dataset '
@@ -181,10 +156,11 @@ def test_num_classes_mismatch(tmp_path, train_tool, capsys):
     assert not list((tmp_path / 'work').glob('*.pth'))
 
 
-def test_list_missing_data_root(tmp_path, list_config, train_tool, capsys):
+def test_list_missing_data_root(tmp_path, list_config, capsys):
     missing = tmp_path / 'nowhere'
-    line = _in_process_error(train_tool, capsys, *_train_args(
-        list_config, tmp_path, f'train_dataloader.dataset.data_root={missing}'))
+    line = _in_process_error(capsys, 'train', *_train_args(
+        list_config, tmp_path,
+        f'train_dataloader.dataset.data_root={missing}'))
     assert line == (f"error: LTListDataset: data_root '{missing}' does not "
                     'exist; set data_root to the dataset folder (or link the '
                     'data there).')
@@ -198,16 +174,17 @@ def test_list_missing_data_root(tmp_path, list_config, train_tool, capsys):
      'line 2: negative label -1; labels are class indices '
      '0..num_classes-1, fix this entry.'),
 ])
-def test_list_label_out_of_range(tmp_path, list_config, list_root, train_tool,
+def test_list_label_out_of_range(tmp_path, list_config, list_root,
                                  capsys, ann_file, expected):
-    line = _in_process_error(train_tool, capsys, *_train_args(
-        list_config, tmp_path, f'train_dataloader.dataset.ann_file={ann_file}'))
+    line = _in_process_error(capsys, 'train', *_train_args(
+        list_config, tmp_path,
+        f'train_dataloader.dataset.ann_file={ann_file}'))
     assert line == f'error: {list_root / ann_file}: {expected}'
 
 
 def test_missing_image_error_mode(tmp_path, list_config, list_root,
-                                  train_tool, capsys):
-    line = _in_process_error(train_tool, capsys, *_train_args(
+                                  capsys):
+    line = _in_process_error(capsys, 'train', *_train_args(
         list_config, tmp_path,
         'train_dataloader.dataset.ann_file=missing_image.txt',
         'train_dataloader.sampler.shuffle=False'))
@@ -220,17 +197,18 @@ def test_missing_image_error_mode(tmp_path, list_config, list_root,
 
 
 def test_missing_image_skip_mode_trains_and_warns(tmp_path, list_config,
-                                                  list_root, train_tool):
+                                                  list_root):
     """'skip': the run finishes; the skipped image is counted and named."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter('always')
-        train_tool.cli(_unique_name(_train_args(
+        status = run_in_process('train', *_train_args(
             list_config, tmp_path,
             'train_dataloader.dataset.ann_file=missing_image.txt',
             'train_dataloader.dataset.on_missing_image=skip',
             'train_dataloader.sampler.shuffle=False',
             'train_cfg.max_epochs=1', 'train_cfg.stage1_epochs=1',
-            'train_cfg.val_interval=2')))
+            'train_cfg.val_interval=2'))
+    assert status == 0
     skipped = [str(w.message) for w in caught
                if 'missing image' in str(w.message)]
     assert len(skipped) == 1, skipped  # the first skip warns, with the path
@@ -240,9 +218,8 @@ def test_missing_image_skip_mode_trains_and_warns(tmp_path, list_config,
 
 
 def test_class_without_images_require_all_classes(tmp_path, list_config,
-                                                  list_root, train_tool,
-                                                  capsys):
-    line = _in_process_error(train_tool, capsys, *_train_args(
+                                                  list_root, capsys):
+    line = _in_process_error(capsys, 'train', *_train_args(
         list_config, tmp_path,
         'train_dataloader.dataset.ann_file=no_class_9.txt',
         '+train_dataloader.dataset.require_all_classes=True'))
@@ -252,10 +229,10 @@ def test_class_without_images_require_all_classes(tmp_path, list_config,
 
 
 def test_class_without_images_in_label_aware_smoothing_stage(
-        tmp_path, list_config, list_root, train_tool, capsys):
+        tmp_path, list_config, list_root, capsys):
     """Stage 2 alone (stage1_epochs=0): label-aware smoothing needs every
     class to have training images."""
-    line = _in_process_error(train_tool, capsys, *_train_args(
+    line = _in_process_error(capsys, 'train', *_train_args(
         list_config, tmp_path,
         'train_dataloader.dataset.ann_file=no_class_9.txt',
         'train_cfg.stage1_epochs=0'))
@@ -265,9 +242,10 @@ def test_class_without_images_in_label_aware_smoothing_stage(
         'no place in the count vector of a long-tailed training set).')
 
 
-def test_imbalance_factor_below_one(tmp_path, train_tool, capsys):
-    line = _in_process_error(train_tool, capsys, *_train_args(
-        TINY_CONFIG, tmp_path, 'train_dataloader.dataset.imbalance_factor=0.1'))
+def test_imbalance_factor_below_one(tmp_path, capsys):
+    line = _in_process_error(capsys, 'train', *_train_args(
+        TINY_CONFIG, tmp_path,
+        'train_dataloader.dataset.imbalance_factor=0.1'))
     assert line == (
         'error: LongTailed: imbalance_factor must be >= 1 (size of the '
         'largest class / size of the smallest, e.g. 100; 1 keeps the '
@@ -277,15 +255,10 @@ def test_imbalance_factor_below_one(tmp_path, train_tool, capsys):
 
 def test_num_classes_mismatch_in_test_tool(tmp_path, capsys):
     """test.py: the test dataset is checked (data_preprocessor too)."""
-    tool = load_tool('test')
-    deterministic = torch.are_deterministic_algorithms_enabled()
-    try:
-        line = _in_process_error(
-            tool, capsys, TINY_CONFIG, tmp_path / 'unused.pth', '--work-dir',
-            tmp_path / 'work', '--cfg-options', 'model.head.num_classes=12',
-            'data_preprocessor.num_classes=12')
-    finally:
-        torch.use_deterministic_algorithms(deterministic)
+    line = _in_process_error(
+        capsys, 'test', TINY_CONFIG, tmp_path / 'unused.pth', '--work-dir',
+        tmp_path / 'work', '--cfg-options', 'model.head.num_classes=12',
+        'data_preprocessor.num_classes=12')
     assert line.startswith(
         'error: model.head.num_classes=12, data_preprocessor.num_classes=12 '
         'but test_dataloader.dataset (SklearnDigits) has 10 classes')
@@ -293,24 +266,24 @@ def test_num_classes_mismatch_in_test_tool(tmp_path, capsys):
             in line)
 
 
-def test_unknown_module_argument(tmp_path, train_tool, capsys):
+def test_unknown_module_argument(tmp_path, capsys):
     """A misspelt argument of a dataset: one line naming it."""
-    line = _in_process_error(train_tool, capsys, *_train_args(
+    line = _in_process_error(capsys, 'train', *_train_args(
         TINY_CONFIG, tmp_path, 'train_dataloader.dataset.imbalance_facto=5'))
     assert 'imbalance_facto' in line
 
 
-def test_debug_env_shows_the_traceback(tmp_path, train_tool, monkeypatch):
+def test_debug_env_shows_the_traceback(tmp_path, monkeypatch):
     monkeypatch.setenv('LCREG_DEBUG', '1')
     with pytest.raises(ValueError, match='imbalance_factor must be >= 1'):
-        train_tool.cli(_unique_name(_train_args(
+        run_in_process('train', *_train_args(
             TINY_CONFIG, tmp_path,
-            'train_dataloader.dataset.imbalance_factor=0.5')))
+            'train_dataloader.dataset.imbalance_factor=0.5'))
 
 
 def test_programming_errors_keep_their_traceback():
     """Only the toolbox's own checks count as user errors."""
-    tool = load_tool('train')
+    from lcreg.utils import cli as tool
 
     def raise_in_numpy():
         np.zeros(2).reshape(3)
@@ -329,3 +302,13 @@ def test_programming_errors_keep_their_traceback():
     assert tool.user_error_message(worker) == (
         'LTListDataset: image a.png does not exist')
     assert os.environ.get('LCREG_DEBUG') is None
+
+
+def test_toolbox_default_hook_can_be_switched_off():
+    from mmengine.config import Config
+
+    from lcreg.utils.cli import drop_disabled_hooks
+    cfg = Config(dict(default_hooks=dict(
+        epoch_seed=None, logger=dict(type='LoggerHook'))))
+    drop_disabled_hooks(cfg)
+    assert set(cfg.default_hooks) == {'logger'}

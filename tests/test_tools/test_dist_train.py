@@ -4,10 +4,10 @@
 processes (stage 2 freezes parameters after DDP is built, which needs the
 config's ``find_unused_parameters``); only rank 0 writes logs and
 checkpoints. ``tools/dist_test.sh`` with two processes gives the metrics
-of the one-process ``tools/test.py`` on a 75-image test set (not divisible
-by 2: the sampler pads rank 1 with a repeated image that the evaluator
-must drop). ``sync_bn='torch'`` is accepted and, on CPUs, skipped with a
-warning.
+of the one-process ``tools/test.py`` (run in this process) on a 75-image
+test set (not divisible by 2: the sampler pads rank 1 with a repeated
+image that the evaluator must drop). ``sync_bn='torch'`` is accepted and,
+on CPUs, skipped with a warning.
 """
 import json
 import math
@@ -19,8 +19,8 @@ import torch
 import torch.distributed as dist
 from mmengine.config import Config
 
-from fixtures.tool_runs import (TINY_CONFIG, free_port, run_tool,
-                                write_config)
+from fixtures.tool_runs import (TINY_CONFIG, free_port, run_in_process,
+                                run_tool, write_config)
 from lcreg.engine.runner import setup_cpu_distributed
 
 TEST_SIZE = 75
@@ -81,11 +81,10 @@ def test_dist_train_then_dist_test_matches_one_process(tmp_path):
     config = write_config(tmp_path / 'dump.py',
                           DUMP_CONFIG.format(metric=metric))
     single_dir, dist_dir = tmp_path / 'test1', tmp_path / 'test2'
-    single = run_tool(
-        'test.py', config, ckpt, '--work-dir', single_dir, '--out',
+    assert run_in_process(
+        'test', config, ckpt, '--work-dir', single_dir, '--out',
         single_dir / 'metrics.json', '--cfg-options',
-        f"test_evaluator.1.out_file_path={single_dir / 'pred.pkl'}")
-    assert single.returncode == 0, single.stderr[-4000:]
+        f"test_evaluator.1.out_file_path={single_dir / 'pred.pkl'}") == 0
     multi = run_tool(
         'dist_test.sh', config, ckpt, 2, '--work-dir', dist_dir, '--out',
         dist_dir / 'metrics.json', '--cfg-options',

@@ -9,6 +9,9 @@
   and the checkpoint saved before it still loads;
 * a checkpoint whose pickle would run code is refused by test.py and by
   train.py --resume, and the code does not run.
+
+The killed runs and the uninterrupted reference are subprocesses; the
+other runs call the tools' ``cli`` in this process (fixtures/tool_runs.py).
 """
 import os
 import time
@@ -16,7 +19,7 @@ import time
 import pytest
 import torch
 
-from fixtures.tool_runs import (TINY_CONFIG, last_line, load_tool, run_tool,
+from fixtures.tool_runs import (TINY_CONFIG, last_line, run_in_process,
                                 start_tool, write_config)
 from lcreg.engine.runner.safe_checkpoint import load_checkpoint_file
 
@@ -72,7 +75,7 @@ def _assert_same_tensors(a, b, what):
             assert a[key] == b[key], f'{what}.{key} differs'
 
 
-def test_sigkill_mid_epoch_then_resume_is_bit_identical(tmp_path):
+def test_sigkill_mid_epoch_then_resume_is_bit_identical(tmp_path, capsys):
     uninterrupted_dir = tmp_path / 'uninterrupted'
     work = tmp_path / 'killed'
     reference = start_tool('train.py', TINY_CONFIG, '--work-dir',
@@ -96,10 +99,11 @@ def test_sigkill_mid_epoch_then_resume_is_bit_identical(tmp_path):
         assert (work / 'epoch_3.pth').is_file()
         assert not (work / 'epoch_4.pth').exists()
 
-        result = run_tool('train.py', TINY_CONFIG, '--work-dir', work,
-                          '--resume')
-        assert result.returncode == 0, result.stderr[-3000:]
-        assert 'resumed epoch: 3, iter: 21' in result.stdout + result.stderr
+        # Resume to the end (in this process: the same tool, no start-up).
+        assert run_in_process('train', TINY_CONFIG, '--work-dir', work,
+                              '--resume') == 0
+        out = capsys.readouterr()
+        assert 'resumed epoch: 3, iter: 21' in out.out + out.err
     finally:
         reference.wait(timeout=600)
     assert reference.returncode == 0, (
@@ -119,18 +123,18 @@ def test_sigkill_mid_epoch_then_resume_is_bit_identical(tmp_path):
     assert not torch.equal(first[key], resumed['state_dict'][key])
 
 
-def test_non_finite_loss_stops_with_iteration_and_terms(tmp_path):
+def test_non_finite_loss_stops_with_iteration_and_terms(tmp_path, capsys):
     """lr x 1e6 after epoch 1: the loss explodes in epoch 2."""
     config = write_config(tmp_path / 'diverge.py', (
         'param_scheduler = [dict(type="MultiStepLR", by_epoch=True, '
         'milestones=[1], gamma=1e6, begin=0, end=4)]\n'))
     work = tmp_path / 'work'
-    result = run_tool('train.py', config, '--work-dir', work)
-    assert result.returncode == 2, result.stderr[-3000:]
-    assert 'Traceback' not in result.stderr
-    line = last_line(result.stderr)
+    assert run_in_process('train', config, '--work-dir', work) == 2
+    err = capsys.readouterr().err
+    assert 'Traceback' not in err
+    line = last_line(err)
     ckpt = work / 'epoch_1.pth'
-    assert line.startswith('error: non-finite loss at iteration ')
+    assert line.startswith('error: non-finite loss at iteration '), err[-3000:]
     iteration = int(line.split('iteration ')[1].split(' ')[0])
     assert ITERS_PER_EPOCH < iteration <= 2 * ITERS_PER_EPOCH
     batch = iteration - ITERS_PER_EPOCH
@@ -166,19 +170,20 @@ def evil_checkpoint(tmp_path):
     return path, marker
 
 
-def _assert_refused(line, path):
+def _assert_refused(err, path):
+    assert 'Traceback' not in err
+    line = last_line(err)
     assert line.startswith(f'error: refusing to load checkpoint {path}: it '
-                           "needs the globals ['posix.system']")
+                           "needs the globals ['posix.system']"), err[-3000:]
     assert 'could run arbitrary code' in line
 
 
-def test_malicious_checkpoint_refused_by_test_tool(tmp_path, evil_checkpoint):
+def test_malicious_checkpoint_refused_by_test_tool(tmp_path, evil_checkpoint,
+                                                   capsys):
     path, marker = evil_checkpoint
-    result = run_tool('test.py', TINY_CONFIG, path, '--work-dir',
-                      tmp_path / 'work')
-    assert result.returncode == 2, result.stderr[-3000:]
-    assert 'Traceback' not in result.stderr
-    _assert_refused(last_line(result.stderr), path)
+    assert run_in_process('test', TINY_CONFIG, path, '--work-dir',
+                          tmp_path / 'work') == 2
+    _assert_refused(capsys.readouterr().err, path)
     assert not marker.exists()
 
 
@@ -186,18 +191,8 @@ def test_malicious_checkpoint_refused_by_train_resume(tmp_path,
                                                       evil_checkpoint,
                                                       capsys):
     path, marker = evil_checkpoint
-    tool = load_tool('train')
-    deterministic = torch.are_deterministic_algorithms_enabled()
-    try:
-        with pytest.raises(SystemExit) as exit_info:
-            tool.cli([str(TINY_CONFIG), '--work-dir', str(tmp_path / 'work'),
-                      '--resume', str(path), '--cfg-options',
-                      '+experiment_name=evil_resume'])
-    finally:
-        torch.use_deterministic_algorithms(deterministic)
-    assert exit_info.value.code == 2
-    err = capsys.readouterr().err
-    assert 'Traceback' not in err
-    _assert_refused(last_line(err), path)
+    assert run_in_process('train', TINY_CONFIG, '--work-dir',
+                          tmp_path / 'work', '--resume', path) == 2
+    _assert_refused(capsys.readouterr().err, path)
     assert not marker.exists()
     assert not list((tmp_path / 'work').glob('*.pth'))

@@ -68,7 +68,8 @@ class LatentAugScheduleHook(Hook):
         epochs = self.total_epochs
         if epochs is None:
             # a TwoStageTrainLoop: T is stage 1, the stage with the ISDA loss
-            epochs = getattr(runner.train_loop, 'stage1_epochs', None)
+            loop = getattr(runner, 'train_loop', None)
+            epochs = getattr(loop, 'stage1_epochs', None)
         if epochs is not None:
             return max(epochs * len(runner.train_dataloader), 1)
         return runner.max_iters

@@ -91,8 +91,9 @@ def test_only_the_extra_block_is_trainable():
     assert trainable  # the block has conv and BN parameters
     assert not any(isinstance(m, nn.modules.batchnorm._BatchNorm)
                    for m in model.backbone.modules())
+    # stem 1 + 8 blocks · 2 + 3 downsamples
     assert sum(isinstance(m, FrozenBatchNorm2d)
-               for m in model.backbone.modules()) == 20  # stem 1 + 8 blocks·2 + 3 downsamples
+               for m in model.backbone.modules()) == 20
 
     # train mode: the block trains, the backbone stays in eval and its
     # statistics never move; no gradient reaches it
