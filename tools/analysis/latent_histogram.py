@@ -45,7 +45,7 @@ from lcreg.analysis import model_io  # noqa: E402
 DPI = 100
 IMAGE_FIG_INCHES = (10, 4)  # -> 1000 x 400 pixels per image
 MATRIX_FIG_INCHES = (10, 6)  # -> 1000 x 600 pixels
-CELL_INCHES = 1.2  # top-images grid: 1.2 in per image, 1 in for labels
+CELL_INCHES = 1.25  # top-images grid: 1.25 in per image, 1 in for labels
 
 
 def parse_args(argv=None):
@@ -232,16 +232,16 @@ def plot_class_matrix(matrix, order, counts, groups, title, out_file):
 
 def run_split(args, cfg, model, flips):
     """Top images per latent and the class × latent matrix of a split."""
-    neck = model_io.latent_neck(model)
-    dataset, indices, weights, labels = collect_split(args, cfg, model)
-    split = args.dataset_split
-    num_latents = neck.num_latents
+    num_latents = model_io.latent_neck(model).num_latents
     latents = list(range(num_latents)) if args.latents is None \
         else args.latents
     bad = [m for m in latents if not 0 <= m < num_latents]
     if bad:
         raise SystemExit(f'latent_histogram.py: error: --latents {bad} are '
-                         f'outside [0, {num_latents}).')
+                         f'outside [0, {num_latents}) (the model has '
+                         f'{num_latents} latent categories).')
+    dataset, indices, weights, labels = collect_split(args, cfg, model)
+    split = args.dataset_split
     top = ls.top_images_per_latent(weights, min(args.topk, len(weights)))
     grid_file = osp.join(args.out_dir, f'latent_top_images_{split}.png')
     plot_top_images(dataset, indices, top, latents, weights, flips,

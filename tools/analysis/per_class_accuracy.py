@@ -15,8 +15,8 @@ Example::
 
     python tools/analysis/per_class_accuracy.py \\
         work_dirs/mislas/test.json work_dirs/lcreg/test.json \\
-        --labels MiSLAS LCReg --config configs/lcreg/resnet32_cifar10-lt-if100.py \\
-        --out per_class.png
+        --labels MiSLAS LCReg \\
+        --config configs/lcreg/resnet32_cifar10-lt-if100.py --out per_class.png
 """
 import argparse
 import os

@@ -22,7 +22,8 @@ then stays 1. Any other mismatch between checkpoint and config is an error.
 
 Choose tau on a validation split, not on the split you report: the
 ImageNet-LT and Places-LT configs validate on their test lists, so add e.g.
-``--cfg-options val_dataloader.dataset.ann_file=ImageNet_LT/ImageNet_LT_val.txt``.
+``--cfg-options
+val_dataloader.dataset.ann_file=ImageNet_LT/ImageNet_LT_val.txt``.
 """
 import argparse
 import json
@@ -32,7 +33,8 @@ import os.path as osp
 import sys
 from typing import List, Tuple
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
+REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+sys.path.insert(0, REPO_ROOT)
 
 import torch  # noqa: E402
 from mmengine.config import Config, DictAction  # noqa: E402

@@ -25,14 +25,16 @@ of the latent ISDA loss is set to its mid-stage value, so the augmentation
 term is computed.
 
 Peak memory: ``torch.cuda.max_memory_allocated`` on a GPU (reset before each
-measurement); on the CPU the growth of the peak resident set size (VmHWM of
-/proc/self/status, reset through /proc/self/clear_refs) over the RSS before
-the measurement.
+measurement, over the warm-up and timed steps); on the CPU the growth of the
+peak resident set size (VmHWM of /proc/self/status, reset through
+/proc/self/clear_refs) over two more steps run after the timing, with glibc
+serving allocations over 64 KiB by mmap so that freed memory is returned and
+the peak is that of live memory (see ``PeakMemory``).
 
 Example::
 
-    python tools/benchmarks/throughput.py configs/lcreg/resnet32_cifar10-lt-if100.py \\
-        --device cuda --amp --iters 200 --warmup 30
+    python tools/benchmarks/throughput.py \\
+        configs/lcreg/resnet32_cifar10-lt-if100.py --device cuda --amp --iters 200 --warmup 30
 """
 import argparse
 import copy
@@ -207,14 +209,41 @@ def label_batches(count, batch_size, num_classes, seed):
 
 
 # ----------------------------------------------------------------- memory
+MEMORY_STEPS = 2  # CPU: extra steps measured for memory, after the timing
+MMAP_THRESHOLD_SMALL = 64 * 1024  # CPU memory pass: blocks > 64 KiB mmapped
+MMAP_THRESHOLD_LARGE = 32 * 1024 * 1024  # glibc's largest dynamic value
+M_MMAP_THRESHOLD = -3  # mallopt parameter number (malloc.h)
+
+
+def _libc():
+    import ctypes
+    import ctypes.util
+    name = ctypes.util.find_library('c')
+    libc = ctypes.CDLL(name) if name else None
+    if libc is None or not all(hasattr(libc, f)
+                               for f in ('mallopt', 'malloc_trim')):
+        return None
+    return libc
+
+
 class PeakMemory:
-    """Peak memory of a block: CUDA allocator peak, or RSS high-water mark
-    growth on the CPU (Linux /proc)."""
+    """Peak memory of a block of training steps.
+
+    GPU: ``torch.cuda.max_memory_allocated`` (reset by :meth:`start`).
+    CPU (Linux, glibc): growth of the resident set's high-water mark (VmHWM
+    of /proc/self/status, reset through /proc/self/clear_refs) over the RSS
+    at :meth:`start`. For that block glibc serves every allocation over 64
+    KiB with mmap, so freed tensor memory goes back to the OS at once and
+    the high-water mark is the peak of live memory, not of the allocator's
+    cache; :meth:`stop` restores a large threshold. Without glibc or /proc
+    the process peak ``ru_maxrss`` is used (a lower bound, labelled so).
+    """
 
     def __init__(self, device):
         self.device = device
-        self.cpu_exact = device == 'cpu' and os.access('/proc/self/clear_refs',
-                                                       os.W_OK)
+        self.libc = _libc() if device == 'cpu' else None
+        self.cpu_exact = (device == 'cpu' and self.libc is not None
+                          and os.access('/proc/self/clear_refs', os.W_OK))
 
     @staticmethod
     def _status_kib(field):
@@ -232,7 +261,8 @@ class PeakMemory:
             torch.cuda.reset_peak_memory_stats()
             self.base = 0
         elif self.cpu_exact:
-            _release_free_heap()
+            self.libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_SMALL)
+            self.libc.malloc_trim(0)  # give the cached free heap back
             with open('/proc/self/clear_refs', 'w') as f:
                 f.write('5')  # reset VmHWM to the current RSS
             self.base = self._status_kib('VmRSS')
@@ -249,6 +279,10 @@ class PeakMemory:
         return (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss -
                 self.base) / 1024
 
+    def stop(self):
+        if self.cpu_exact:
+            self.libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_LARGE)
+
     @property
     def label(self) -> str:
         if self.device == 'cuda':
@@ -258,27 +292,42 @@ class PeakMemory:
         return 'peak RSS growth, ru_maxrss (MiB, lower bound)'
 
 
-def _release_free_heap():
-    """Give freed heap pages back to the OS (glibc ``malloc_trim``), so
-    that memory freed by an earlier measurement is not silently reused and
-    the next RSS growth is that measurement's own."""
-    import ctypes
-    import ctypes.util
-    name = ctypes.util.find_library('c')
-    if name is None:
-        return
-    libc = ctypes.CDLL(name)
-    if hasattr(libc, 'malloc_trim'):
-        libc.malloc_trim(0)
-
-
 def _sync(device):
     if device == 'cuda':
         torch.cuda.synchronize()
 
 
+def timed_steps(step, args):
+    """Run ``step(i)`` for the warm-up and the timed iterations.
+
+    Returns:
+        ``(images/s, peak MiB)``. The GPU peak covers all these steps; on
+        the CPU the memory is measured over ``MEMORY_STEPS`` further steps
+        (with mmap-served allocations, see :class:`PeakMemory`), so that the
+        timing runs with the ordinary allocator.
+    """
+    memory = PeakMemory(args.device)
+    if args.device == 'cuda':
+        memory.start()
+    total = args.warmup + args.iters
+    for i in range(total):
+        if i == args.warmup:
+            _sync(args.device)
+            start = time.perf_counter()
+        step(i)
+    _sync(args.device)
+    seconds = time.perf_counter() - start
+    if args.device != 'cuda':
+        memory.start()
+        for i in range(total, total + MEMORY_STEPS):
+            step(i)
+    peak = memory.peak_mib()
+    memory.stop()
+    return args.iters * args.batch_size_resolved / seconds, peak
+
+
 # ------------------------------------------------------------ the 3 loops
-def measure_mmengine(model, cfg, args, inputs, size_label):
+def measure_mmengine(model, cfg, args, inputs, num_classes):
     """Images/s and peak memory of ``model.train_step`` (variants a, b)."""
     from mmengine.optim import build_optim_wrapper
     optim_cfg = copy.deepcopy(cfg.optim_wrapper)
@@ -286,20 +335,12 @@ def measure_mmengine(model, cfg, args, inputs, size_label):
         optim_cfg['type'] = 'AmpOptimWrapper'
         optim_cfg.setdefault('loss_scale', 'dynamic')
     optim_wrapper = build_optim_wrapper(model, optim_cfg)
-    total = args.warmup + args.iters
-    labels = label_batches(total, args.batch_size_resolved, size_label,
-                           args.seed)
-    memory = PeakMemory(args.device)
-    memory.start()
-    for step in range(total):
-        if step == args.warmup:
-            _sync(args.device)
-            start = time.perf_counter()
-        model.train_step(dict(inputs=inputs, data_samples=labels[step]),
-                         optim_wrapper)
-    _sync(args.device)
-    seconds = time.perf_counter() - start
-    return args.iters * args.batch_size_resolved / seconds, memory.peak_mib()
+    labels = label_batches(args.warmup + args.iters + MEMORY_STEPS,
+                           args.batch_size_resolved, num_classes, args.seed)
+    return timed_steps(
+        lambda i: model.train_step(dict(inputs=inputs,
+                                        data_samples=labels[i]),
+                                   optim_wrapper), args)
 
 
 def mixup_alpha(model_cfg):
@@ -315,14 +356,27 @@ def mixup_alpha(model_cfg):
     return float(augments[0]['alpha'])
 
 
-def measure_torch(model, cfg, args, inputs, num_classes):
-    """Images/s and peak memory of the hand-written loop (variant c)."""
-    device = args.device
+def plain_training_step(model, cfg, device='cpu', amp=False,
+                        channels_last=False):
+    """Variant (c): a hand-written training step over ``model``'s modules.
+
+    Normalisation (``data_preprocessor`` mean / std / to_rgb), mixup as
+    MMPretrain draws it (λ ~ Beta(α, α) from numpy's global generator, the
+    permutation from ``torch.randperm`` on the CPU), backbone,
+    ``neck.loss`` (fused feature + weighted neck losses), head logits,
+    ``γ·F.cross_entropy`` on the soft targets plus the neck losses, SGD
+    with the config's lr, momentum and weight decay. No MMEngine.
+
+    Returns:
+        ``step(images, labels) -> loss`` (detached); ``images`` a list of
+        C×H×W uint8 tensors or one B×C×H×W tensor, ``labels`` (B,) int64.
+    """
     prep = cfg.data_preprocessor
     mean = torch.tensor(prep['mean'], device=device).view(1, -1, 1, 1)
     std = torch.tensor(prep['std'], device=device).view(1, -1, 1, 1)
     to_rgb = bool(prep.get('to_rgb', False))
     alpha = mixup_alpha(cfg.model)
+    num_classes = int(model.head.num_classes)
     cls_weight = float(cfg.model.head.get('loss', {}).get('loss_weight', 1.0))
     opt = cfg.optim_wrapper.optimizer
     if opt.get('type') != 'SGD':
@@ -333,13 +387,8 @@ def measure_torch(model, cfg, args, inputs, num_classes):
         [p for p in model.parameters() if p.requires_grad], lr=opt['lr'],
         momentum=opt.get('momentum', 0), weight_decay=opt.get(
             'weight_decay', 0), nesterov=opt.get('nesterov', False))
-    scaler = torch.amp.GradScaler('cuda', enabled=args.amp)
-    rng = np.random.RandomState(args.seed)
-    total = args.warmup + args.iters
-    label_sets = [torch.from_numpy(rng.randint(num_classes,
-                                               size=args.batch_size_resolved))
-                  for _ in range(total)]
-    memory_format = torch.channels_last if args.channels_last \
+    scaler = torch.amp.GradScaler('cuda', enabled=amp)
+    memory_format = torch.channels_last if channels_last \
         else torch.contiguous_format
 
     def step(images, labels):
@@ -351,31 +400,34 @@ def measure_torch(model, cfg, args, inputs, num_classes):
         x = ((x.float() - mean) / std).contiguous(memory_format=memory_format)
         target = F.one_hot(labels.to(device), num_classes).float()
         if alpha is not None:
-            lam = float(rng.beta(alpha, alpha))
-            perm = torch.randperm(x.size(0), device=device)
+            lam = float(np.random.beta(alpha, alpha))
+            perm = torch.randperm(x.size(0)).to(device)
             x = lam * x + (1 - lam) * x[perm]
             target = lam * target + (1 - lam) * target[perm]
         with torch.autocast(device_type=device, dtype=torch.float16,
-                            enabled=args.amp):
+                            enabled=amp):
             feats, neck_losses = neck.loss(backbone(x))
             logits = head(feats)
-            loss = cls_weight * F.cross_entropy(logits.float(), target)
-            loss = loss + sum(neck_losses.values())
+        loss = cls_weight * F.cross_entropy(logits.float(), target)
+        loss = loss + sum(v.float() for v in neck_losses.values())
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
         scaler.step(optimizer)
         scaler.update()
+        return loss.detach()
 
-    memory = PeakMemory(device)
-    memory.start()
-    for i in range(total):
-        if i == args.warmup:
-            _sync(device)
-            start = time.perf_counter()
-        step(inputs, label_sets[i])
-    _sync(device)
-    seconds = time.perf_counter() - start
-    return args.iters * args.batch_size_resolved / seconds, memory.peak_mib()
+    return step
+
+
+def measure_torch(model, cfg, args, inputs, num_classes):
+    """Images/s and peak memory of the hand-written loop (variant c)."""
+    step = plain_training_step(model, cfg, args.device, args.amp,
+                               args.channels_last)
+    rng = np.random.RandomState(args.seed)
+    labels = [torch.from_numpy(rng.randint(num_classes,
+                                           size=args.batch_size_resolved))
+              for _ in range(args.warmup + args.iters + MEMORY_STEPS)]
+    return timed_steps(lambda i: step(inputs, labels[i]), args)
 
 
 def measure(variant, cfg, args, inputs):

@@ -13,7 +13,8 @@
 # 224. Like the literature we report (and validate on) the 50-per-class test
 # list; select hyper-parameters (e.g. tau of tau-normalisation) on the
 # 20-per-class val list instead:
-#   --cfg-options val_dataloader.dataset.ann_file=ImageNet_LT/ImageNet_LT_val.txt
+#   --cfg-options \
+#       val_dataloader.dataset.ann_file=ImageNet_LT/ImageNet_LT_val.txt
 #
 # batch_size is per process: on N GPUs set train_dataloader.batch_size=256//N
 # to keep the recipe's total batch of 256 (the learning rates are for 256).

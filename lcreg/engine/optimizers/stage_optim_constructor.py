@@ -14,7 +14,10 @@ import torch.nn as nn
 from mmpretrain.registry import (OPTIM_WRAPPER_CONSTRUCTORS, OPTIM_WRAPPERS,
                                  OPTIMIZERS)
 
-ROLES = ('representation', 'classifier', 'scale')
+# The classifier comes first: MMEngine logs the lr of the first group, which
+# is then the classifier's in both stages (the representation's is 0 in
+# stage 2).
+ROLES = ('classifier', 'scale', 'representation')
 
 
 def parameter_roles(model: nn.Module, head_prefix: str = 'head.',
@@ -38,9 +41,9 @@ def parameter_roles(model: nn.Module, head_prefix: str = 'head.',
 
 @OPTIM_WRAPPER_CONSTRUCTORS.register_module()
 class StageOptimWrapperConstructor:
-    """Build the optimizer with the parameter groups ``representation``,
-    ``classifier`` and ``scale`` (in this order; each group's ``name`` key
-    says which). Frozen parameters are included: the optimizer skips a
+    """Build the optimizer with the parameter groups ``classifier``,
+    ``scale`` and ``representation`` (in this order; each group's ``name``
+    key says which). Frozen parameters are included: the optimizer skips a
     parameter without a gradient, and the stage switch can unfreeze it
     without rebuilding anything.
 

@@ -30,7 +30,8 @@ from mmengine.model import is_model_wrapper
 from mmengine.runner import EpochBasedTrainLoop
 from mmpretrain.registry import LOOPS, MODELS
 
-from lcreg.engine.optimizers.stage_optim_constructor import parameter_roles
+from lcreg.engine.optimizers.stage_optim_constructor import (ROLES,
+                                                            parameter_roles)
 
 
 @LOOPS.register_module()
@@ -200,11 +201,11 @@ class TwoStageTrainLoop(EpochBasedTrainLoop):
     def _reset_optimizer(self) -> None:
         optimizer = self.runner.optim_wrapper.optimizer
         names = [g.get('name') for g in optimizer.param_groups]
-        if names != ['representation', 'classifier', 'scale']:
+        if names != list(ROLES):
             raise ValueError(
                 'TwoStageTrainLoop needs optim_wrapper.constructor='
                 "'StageOptimWrapperConstructor' (parameter groups "
-                f'representation, classifier, scale); got groups {names}')
+                f'{list(ROLES)}); got groups {names}')
         lr = self.stage2['lr']
         lrs = dict(representation=0.0, classifier=lr * self.stage2['lr_factor'],
                    scale=lr)

@@ -1,0 +1,265 @@
+"""tools/benchmarks/throughput.py and tools/benchmarks/reproduce.py."""
+import copy
+import importlib.util
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+REPO = Path(__file__).resolve().parents[2]
+BENCH = REPO / 'tools' / 'benchmarks'
+DEMO = REPO / 'configs' / 'demo' / 'lcreg_resnet32_digits-lt.py'
+LCREG_CIFAR10 = REPO / 'configs' / 'lcreg' / 'resnet32_cifar10-lt-if100.py'
+
+
+def _load(name):
+    spec = importlib.util.spec_from_file_location(name, BENCH / f'{name}.py')
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope='module')
+def throughput():
+    return _load('throughput')
+
+
+@pytest.fixture(scope='module')
+def reproduce():
+    return _load('reproduce')
+
+
+def _env():
+    return dict(os.environ, CUDA_VISIBLE_DEVICES='', OMP_NUM_THREADS='1',
+                MKL_NUM_THREADS='1')
+
+
+def _config(path):
+    from mmengine.config import Config
+    from mmengine.registry import init_default_scope
+    cfg = Config.fromfile(str(path))
+    init_default_scope('mmpretrain')
+    return cfg
+
+
+# ------------------------------------------------------------ throughput
+def test_input_size_and_plain_variant(throughput):
+    cfg = _config(LCREG_CIFAR10)
+    assert throughput.input_size_from_pipeline(
+        throughput.train_pipeline(cfg)) == (32, 32)
+    assert throughput.input_size_from_pipeline(
+        [dict(type='RandomResizedCrop', scale=224)]) == (224, 224)
+    assert throughput.input_size_from_pipeline(
+        [dict(type='Resize', scale=(320, 240)), dict(type='PackInputs')]
+    ) == (240, 320)
+    with pytest.raises(ValueError, match='--input-size'):
+        throughput.input_size_from_pipeline([dict(type='PackInputs')])
+    plain = throughput.plain_model_cfg(cfg.model)
+    assert plain['type'] == 'ImageClassifier'
+    assert plain['neck'] == dict(type='GlobalAveragePooling')
+    assert plain['head']['in_channels'] == 64  # LCReg head: 128 (concat)
+    assert cfg.model.head.in_channels == 128
+    assert plain['backbone'] == cfg.model.backbone
+    with pytest.raises(ValueError, match='LatentCategoryNeck'):
+        throughput.plain_model_cfg(plain)
+    assert throughput.overhead(slow=80.0, fast=100.0) == pytest.approx(25.0)
+
+
+def test_plain_loop_is_the_same_training_step(throughput):
+    """(c) computes the eq. 7 total of (b) and makes the same SGD update."""
+    from mmengine.optim import build_optim_wrapper
+    from mmpretrain.structures import DataSample
+    cfg = _config(DEMO)
+    torch.manual_seed(0)
+    model_b = throughput.build_model(cfg.model, cfg.data_preprocessor, 'cpu',
+                                     False)
+    model_ref = copy.deepcopy(model_b)
+    model_c = copy.deepcopy(model_b)
+    optim_wrapper = build_optim_wrapper(model_b, cfg.optim_wrapper)
+    step_c = throughput.plain_training_step(model_c, cfg)
+    images = throughput.synthetic_inputs(6, (32, 32), False, 'pseudo', 0)
+    labels = torch.tensor([0, 3, 5, 9, 9, 1])
+
+    def batch():
+        return dict(inputs=images, data_samples=[
+            DataSample().set_gt_label(int(y)) for y in labels])
+
+    # the total that MMEngine back-propagates: head CE + neck losses
+    np.random.seed(1)
+    torch.manual_seed(1)
+    data = model_ref.data_preprocessor(batch(), True)
+    losses = model_ref.loss(data['inputs'], data['data_samples'])
+    total, _ = model_ref.parse_losses(losses)
+    assert set(losses) >= {'loss_recon', 'loss_latent_aug'}
+    np.random.seed(1)
+    torch.manual_seed(1)
+    model_b.train_step(batch(), optim_wrapper)
+    np.random.seed(1)
+    torch.manual_seed(1)
+    loss_c = step_c(images, labels)
+    assert float(loss_c) == pytest.approx(float(total.detach()), rel=1e-5)
+    params_b = dict(model_b.named_parameters())
+    before = dict(model_ref.named_parameters())
+    assert not torch.equal(params_b['backbone.conv1.weight'],
+                           before['backbone.conv1.weight'])  # it trained
+    for name, param in model_c.named_parameters():
+        torch.testing.assert_close(param, params_b[name], rtol=1e-4,
+                                   atol=1e-6, msg=name)
+
+
+def test_throughput_cli(tmp_path):
+    result = subprocess.run(
+        [sys.executable, str(BENCH / 'throughput.py'), str(DEMO), '--iters',
+         '2', '--warmup', '1', '--batch-size', '8', '--device', 'cpu',
+         '--threads', '1'], cwd=REPO, env=_env(), capture_output=True,
+        text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    out = result.stdout
+    assert 'batch 8, input 3x32x32' in out
+    speeds = {}
+    for tag in ('a', 'b', 'c'):
+        row = re.search(rf'^\({tag}\) .*?\s+([\d.]+)\s+(-?[\d.]+)$', out,
+                        re.M)
+        assert row is not None, out
+        speeds[tag] = float(row.group(1))
+        assert speeds[tag] > 0
+    neck = float(re.search(r'neck overhead \(b vs a\): ([+-][\d.]+)%',
+                           out).group(1))
+    toolbox = float(re.search(r'toolbox overhead \(b vs c\): ([+-][\d.]+)%',
+                              out).group(1))
+    assert neck == pytest.approx(100 * (speeds['a'] / speeds['b'] - 1),
+                                 abs=0.2)
+    assert toolbox == pytest.approx(100 * (speeds['c'] / speeds['b'] - 1),
+                                    abs=0.2)
+
+
+def test_throughput_refuses_amp_on_cpu(throughput, capsys):
+    with pytest.raises(SystemExit):
+        throughput.parse_args([str(DEMO), '--amp', '--device', 'cpu'])
+    assert '--amp needs --device cuda' in capsys.readouterr().err
+
+
+# ------------------------------------------------------------- reproduce
+def test_scale_schedule(reproduce):
+    cfg = _config(LCREG_CIFAR10)
+    assert reproduce.scale_schedule(cfg, 1.0)[0] == []
+    opts, text = reproduce.scale_schedule(cfg, 0.1)
+    # 200 + 10 epochs -> 20 + 1; warm-up 5 -> 1 (at least one epoch);
+    # milestones 160, 180 -> 16, 18; stage 2 cosine 200..210 -> 20..21;
+    # validation every 10 -> 1
+    assert opts == [
+        'train_cfg.stage1_epochs=20', 'train_cfg.max_epochs=21',
+        'param_scheduler.0.begin=0', 'param_scheduler.0.end=1',
+        'param_scheduler.1.begin=0', 'param_scheduler.1.end=20',
+        'param_scheduler.1.milestones=[16,18]',
+        'param_scheduler.2.begin=20', 'param_scheduler.2.end=21',
+        'train_cfg.val_interval=1']
+    assert text.startswith('SHORTENED schedule') and '20 + 1 epochs' in text
+    opts, _ = reproduce.scale_schedule(cfg, 0.01)
+    assert 'param_scheduler.1.milestones=[2]' in opts
+    assert 'train_cfg.stage1_epochs=2' in opts
+
+
+def test_options_add_plus_for_missing_keys(reproduce):
+    cfg = _config(LCREG_CIFAR10)
+    assert reproduce.option(cfg, 'train_dataloader.num_workers', 8) == \
+        'train_dataloader.num_workers=8'
+    assert reproduce.option(cfg, 'train_dataloader.pin_memory', True) == \
+        '+train_dataloader.pin_memory=True'
+    opts = reproduce.speed_options(cfg, 0, 'cpu')
+    assert 'train_dataloader.persistent_workers=False' in opts
+    data = reproduce.data_options(cfg, '/data/c10', False)
+    for key in reproduce.DATASET_KEYS:
+        assert any(o.lstrip('+') == f'{key}.data_root=/data/c10'
+                   for o in data), key
+        assert any(o.lstrip('+') == f'{key}.verify_md5=False'
+                   for o in data), key
+
+
+def test_missing_data_names_the_fix(reproduce, tmp_path, capsys):
+    with pytest.raises(SystemExit) as err:
+        reproduce.main(['--data-root', str(tmp_path / 'nothing'),
+                        '--device', 'cpu', '--work-dir', str(tmp_path)])
+    assert '--make-cifar-from' in str(err.value)
+    with pytest.raises(SystemExit) as err:
+        reproduce.main(['--data-root', str(tmp_path / 'nothing'),
+                        '--make-cifar-from', str(tmp_path), '--device', 'cpu',
+                        '--work-dir', str(tmp_path)])
+    assert 'make_cifar.py' in str(err.value)
+
+
+def test_reproduce_dry_run_both_methods(reproduce, cifar10_root, tmp_path,
+                                        capsys):
+    summary = reproduce.main([
+        '--data-root', cifar10_root, '--work-dir', str(tmp_path), '--device',
+        'cpu', '--workers', '0', '--epochs-scale', '0.5', '--dry-run'])
+    out = capsys.readouterr().out
+    assert list(summary['methods']) == ['mislas', 'lcreg']
+    for name in ('mislas', 'lcreg'):
+        cmd = next(line for line in out.splitlines()
+                   if line.startswith('$ ') and 'tools/train.py' in line
+                   and f'configs/{name}/' in line)
+        assert f'--work-dir {tmp_path / name}' in cmd
+        for opt in ('train_cfg.stage1_epochs=100', 'train_cfg.max_epochs=105',
+                    'param_scheduler.1.milestones=[80,90]',
+                    'train_dataloader.dataset.verify_md5=False',
+                    f'test_evaluator.train_dataset.data_root={cifar10_root}'):
+            assert opt in cmd.split(), (name, opt)
+        assert '--amp' not in cmd  # never on the CPU
+    assert out.count('SHORTENED schedule (--epochs-scale 0.5): 100 + 5') == 2
+    assert not (tmp_path / 'summary.json').exists()
+
+
+def test_reproduce_smoke_run(cifar10_root, tmp_path):
+    """LCReg, both stages, test and summary, on a tiny CPU run (MiSLAS runs
+    the same code path with another config: see the dry run above)."""
+    work_dir = tmp_path / 'repro'
+    result = subprocess.run(
+        [sys.executable, str(BENCH / 'reproduce.py'), '--data-root',
+         cifar10_root, '--work-dir', str(work_dir), '--epochs-scale', '0.01',
+         '--device', 'cpu', '--workers', '0', '--smoke-subset', '48',
+         '--methods', 'lcreg'],
+        cwd=REPO, env=_env(), capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, (result.stdout[-3000:] +
+                                    result.stderr[-3000:])
+    out = result.stdout
+    assert 're-packed copy' in out and 'verify_md5=False' in out
+    assert ('SHORTENED schedule (--epochs-scale 0.01): 2 + 1 epochs instead '
+            'of 200 + 10') in out
+    assert 'SMOKE TEST: 48 training / test images' in out
+    assert 'SHORTENED / SMOKE run: not comparable with the paper.' in out
+    summary = json.loads((work_dir / 'summary.json').read_text())
+    assert summary['shortened'] is True and summary['verify_md5'] is False
+    assert summary['smoke_subset'] == 48 and summary['amp'] is False
+    method = summary['methods']['lcreg']
+    assert 'lcreg (test)' in out  # the per-split table
+    assert Path(method['checkpoint']).name == 'epoch_3.pth'
+    metrics = method['metrics']
+    assert 0 <= metrics['lt/top1'] <= 100
+    assert metrics['lt/num_many'] + metrics['lt/num_medium'] + \
+        metrics['lt/num_few'] == 10
+    assert len(metrics['lt/per_class']) == 10
+    assert method['train_seconds'] > 0 and method['test_seconds'] > 0
+    assert method['published_top1'] == 83.1
+    log = (work_dir / 'lcreg' / 'train_output.log').read_text()
+    assert 'stage 2 (classifier) from epoch 2' in log
+    assert 'loss_latent_aug' in log
+    # every class is in the 48-image training subset (stage 2 needs it)
+    indices = re.search(r'train_dataloader\.dataset\.indices=\[([\d,]+)\]',
+                        out).group(1).split(',')
+    assert 48 <= len(indices) <= 58
+    assert re.search(r'^lcreg\s+[\d.]+\s', out, re.M)
+
+
+def test_smoke_subset_keeps_every_class(reproduce):
+    labels = [0] * 50 + [1] * 30 + [2] * 15 + [3] * 5
+    picked = reproduce.smoke_subset_indices(labels, 10)
+    # 10 * share: 5, 3, 1.5 -> 2, 0.5 -> at least 1; evenly spaced in class
+    assert picked == [0, 12, 24, 37, 49, 50, 64, 79, 80, 94, 95]
+    assert reproduce.smoke_subset_indices([0, 0, 1], 100) == [0, 1, 2]
