@@ -24,17 +24,21 @@ run (they act once per iteration outside the step: logging, timers). The λ
 of the latent ISDA loss is set to its mid-stage value, so the augmentation
 term is computed.
 
-Peak memory: ``torch.cuda.max_memory_allocated`` on a GPU (reset before each
-measurement, over the warm-up and timed steps); on the CPU the growth of the
-peak resident set size (VmHWM of /proc/self/status, reset through
-/proc/self/clear_refs) over two more steps run after the timing, with glibc
-serving allocations over 64 KiB by mmap so that freed memory is returned and
-the peak is that of live memory (see ``PeakMemory``).
+Peak memory: on a GPU ``torch.cuda.max_memory_allocated`` over the warm-up
+and timed steps (reset before each measurement); on the CPU, in a separate
+pass of two steps per variant before the timing (after one unmeasured pass
+that pays the process's one-time costs), the growth of the peak
+resident set size (VmHWM of /proc/self/status, reset through
+/proc/self/clear_refs) while glibc mmaps every block over 64 KiB, so that
+freed memory is returned and the peak is that of live memory whatever
+earlier measurements left in the allocator (see ``PeakMemory``); the timing
+then runs with heap reuse, as a normal training process does.
 
 Example::
 
     python tools/benchmarks/throughput.py \\
-        configs/lcreg/resnet32_cifar10-lt-if100.py --device cuda --amp --iters 200 --warmup 30
+        configs/lcreg/resnet32_cifar10-lt-if100.py --device cuda --amp \\
+        --iters 200 --warmup 30
 """
 import argparse
 import copy
@@ -209,9 +213,9 @@ def label_batches(count, batch_size, num_classes, seed):
 
 
 # ----------------------------------------------------------------- memory
-MEMORY_STEPS = 2  # CPU: extra steps measured for memory, after the timing
-MMAP_THRESHOLD_SMALL = 64 * 1024  # CPU memory pass: blocks > 64 KiB mmapped
-MMAP_THRESHOLD_LARGE = 32 * 1024 * 1024  # glibc's largest dynamic value
+MEMORY_STEPS = 2  # CPU: training steps of the separate memory pass
+MMAP_SMALL = 64 * 1024  # CPU memory pass: glibc mmaps every block > 64 KiB
+MMAP_LARGE = 32 * 1024 * 1024  # CPU timing: heap reuse (glibc's dynamic max)
 M_MMAP_THRESHOLD = -3  # mallopt parameter number (malloc.h)
 
 
@@ -232,11 +236,13 @@ class PeakMemory:
     GPU: ``torch.cuda.max_memory_allocated`` (reset by :meth:`start`).
     CPU (Linux, glibc): growth of the resident set's high-water mark (VmHWM
     of /proc/self/status, reset through /proc/self/clear_refs) over the RSS
-    at :meth:`start`. For that block glibc serves every allocation over 64
-    KiB with mmap, so freed tensor memory goes back to the OS at once and
-    the high-water mark is the peak of live memory, not of the allocator's
-    cache; :meth:`stop` restores a large threshold. Without glibc or /proc
-    the process peak ``ru_maxrss`` is used (a lower bound, labelled so).
+    at :meth:`start`, measured while :func:`set_mmap_threshold` makes glibc
+    mmap every block over 64 KiB: freed tensor memory then goes back to the
+    OS at once and the high-water mark is the peak of live memory, whatever
+    the allocator kept from earlier measurements (heap reuse and
+    fragmentation otherwise make the RSS peak depend on the order of the
+    measurements). Without glibc or /proc the process peak ``ru_maxrss`` is
+    used (a lower bound, labelled so).
     """
 
     def __init__(self, device):
@@ -261,7 +267,6 @@ class PeakMemory:
             torch.cuda.reset_peak_memory_stats()
             self.base = 0
         elif self.cpu_exact:
-            self.libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_SMALL)
             self.libc.malloc_trim(0)  # give the cached free heap back
             with open('/proc/self/clear_refs', 'w') as f:
                 f.write('5')  # reset VmHWM to the current RSS
@@ -279,10 +284,6 @@ class PeakMemory:
         return (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss -
                 self.base) / 1024
 
-    def stop(self):
-        if self.cpu_exact:
-            self.libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_LARGE)
-
     @property
     def label(self) -> str:
         if self.device == 'cuda':
@@ -292,42 +293,46 @@ class PeakMemory:
         return 'peak RSS growth, ru_maxrss (MiB, lower bound)'
 
 
+def set_mmap_threshold(size: int) -> bool:
+    """glibc ``mallopt(M_MMAP_THRESHOLD, size)``: blocks over ``size`` are
+    mmapped (and unmapped when freed). The memory pass uses 64 KiB, so the
+    RSS follows live memory; the timing uses 32 MiB, the value glibc's
+    dynamic threshold reaches in a warm training loop (mmapping every
+    tensor would make the CPU time mostly page faults). Returns False
+    without glibc."""
+    libc = _libc()
+    return bool(libc is not None
+                and libc.mallopt(M_MMAP_THRESHOLD, size) == 1)
+
+
 def _sync(device):
     if device == 'cuda':
         torch.cuda.synchronize()
 
 
-def timed_steps(step, args):
-    """Run ``step(i)`` for the warm-up and the timed iterations.
+def timed_steps(step, args, warmup, iters, count_memory):
+    """Run ``step(i)`` for ``warmup`` + ``iters`` steps.
 
     Returns:
-        ``(images/s, peak MiB)``. The GPU peak covers all these steps; on
-        the CPU the memory is measured over ``MEMORY_STEPS`` further steps
-        (with mmap-served allocations, see :class:`PeakMemory`), so that the
-        timing runs with the ordinary allocator.
+        ``(images/s over the last iters steps, peak MiB over all steps or
+        None)``.
     """
-    memory = PeakMemory(args.device)
-    if args.device == 'cuda':
+    memory = PeakMemory(args.device) if count_memory else None
+    if memory is not None:
         memory.start()
-    total = args.warmup + args.iters
-    for i in range(total):
-        if i == args.warmup:
+    for i in range(warmup + iters):
+        if i == warmup:
             _sync(args.device)
             start = time.perf_counter()
         step(i)
     _sync(args.device)
     seconds = time.perf_counter() - start
-    if args.device != 'cuda':
-        memory.start()
-        for i in range(total, total + MEMORY_STEPS):
-            step(i)
-    peak = memory.peak_mib()
-    memory.stop()
-    return args.iters * args.batch_size_resolved / seconds, peak
+    return (iters * args.batch_size_resolved / seconds,
+            None if memory is None else memory.peak_mib())
 
 
 # ------------------------------------------------------------ the 3 loops
-def measure_mmengine(model, cfg, args, inputs, num_classes):
+def measure_mmengine(model, cfg, args, inputs, num_classes, steps):
     """Images/s and peak memory of ``model.train_step`` (variants a, b)."""
     from mmengine.optim import build_optim_wrapper
     optim_cfg = copy.deepcopy(cfg.optim_wrapper)
@@ -335,12 +340,12 @@ def measure_mmengine(model, cfg, args, inputs, num_classes):
         optim_cfg['type'] = 'AmpOptimWrapper'
         optim_cfg.setdefault('loss_scale', 'dynamic')
     optim_wrapper = build_optim_wrapper(model, optim_cfg)
-    labels = label_batches(args.warmup + args.iters + MEMORY_STEPS,
-                           args.batch_size_resolved, num_classes, args.seed)
+    labels = label_batches(sum(steps[:2]), args.batch_size_resolved,
+                           num_classes, args.seed)
     return timed_steps(
         lambda i: model.train_step(dict(inputs=inputs,
                                         data_samples=labels[i]),
-                                   optim_wrapper), args)
+                                   optim_wrapper), args, *steps)
 
 
 def mixup_alpha(model_cfg):
@@ -419,18 +424,20 @@ def plain_training_step(model, cfg, device='cpu', amp=False,
     return step
 
 
-def measure_torch(model, cfg, args, inputs, num_classes):
+def measure_torch(model, cfg, args, inputs, num_classes, steps):
     """Images/s and peak memory of the hand-written loop (variant c)."""
     step = plain_training_step(model, cfg, args.device, args.amp,
                                args.channels_last)
     rng = np.random.RandomState(args.seed)
     labels = [torch.from_numpy(rng.randint(num_classes,
                                            size=args.batch_size_resolved))
-              for _ in range(args.warmup + args.iters + MEMORY_STEPS)]
-    return timed_steps(lambda i: step(inputs, labels[i]), args)
+              for _ in range(sum(steps[:2]))]
+    return timed_steps(lambda i: step(inputs, labels[i]), args, *steps)
 
 
-def measure(variant, cfg, args, inputs):
+def measure(variant, cfg, args, inputs, steps):
+    """``(images/s, peak MiB or None)`` of a freshly built variant;
+    ``steps = (warmup, iters, count_memory)``."""
     model_cfg = plain_model_cfg(cfg.model) if variant == 'plain' \
         else cfg.model
     torch.manual_seed(args.seed)
@@ -440,8 +447,10 @@ def measure(variant, cfg, args, inputs):
     num_classes = int(model.head.num_classes)
     try:
         if variant == 'torch':
-            return measure_torch(model, cfg, args, inputs, num_classes)
-        return measure_mmengine(model, cfg, args, inputs, num_classes)
+            return measure_torch(model, cfg, args, inputs, num_classes,
+                                 steps)
+        return measure_mmengine(model, cfg, args, inputs, num_classes,
+                                steps)
     finally:
         del model
         gc.collect()
@@ -506,10 +515,29 @@ def main(argv=None):
           f'collate {args.collate}')
     print(f'{args.warmup} warm-up + {args.iters} timed iterations, '
           f'repeat {args.repeat}')
-    results = {v: [] for v in VARIANTS if v in args.variants}
-    for _ in range(args.repeat):
-        for variant in results:
-            results[variant].append(measure(variant, cfg, args, inputs))
+    variants = [v for v in VARIANTS if v in args.variants]
+    results = {v: [] for v in variants}
+    if args.device == 'cuda':  # the allocator counts: memory while timing
+        for _ in range(args.repeat):
+            for variant in variants:
+                results[variant].append(measure(
+                    variant, cfg, args, inputs,
+                    (args.warmup, args.iters, True)))
+    else:  # memory pass (every block mmapped), then timing (heap reuse)
+        if not set_mmap_threshold(MMAP_SMALL):
+            print('note: no glibc mallopt: the memory column is the '
+                  'process peak (ru_maxrss), a lower bound')
+        # one-time costs of the process (thread pools, kernel caches) are
+        # paid by a first, unmeasured pass, not by the first variant
+        measure(variants[0], cfg, args, inputs, (0, MEMORY_STEPS, False))
+        peaks = {v: measure(v, cfg, args, inputs, (0, MEMORY_STEPS, True))[1]
+                 for v in variants}
+        set_mmap_threshold(MMAP_LARGE)
+        for _ in range(args.repeat):
+            for variant in variants:
+                speed, _ = measure(variant, cfg, args, inputs,
+                                   (args.warmup, args.iters, False))
+                results[variant].append((speed, peaks[variant]))
     print(format_report(results, PeakMemory(args.device).label, args.repeat))
     return results
 
