@@ -49,6 +49,10 @@ class LatentCategoryClassifier(ImageClassifier):
             return super().loss(inputs, data_samples)
         feats, losses = self.neck.loss(self.backbone(inputs))
         head_losses = self.head.loss(feats, data_samples)
+        # MMEngine logs the total under 'loss'; the head's own 'loss' would
+        # overwrite it in the log, so the class term is logged as loss_cls.
+        if 'loss' in head_losses:
+            head_losses['loss_cls'] = head_losses.pop('loss')
         clash = set(head_losses) & set(losses)
         if clash:
             raise KeyError(f'the head and the neck both return the loss '

@@ -57,9 +57,13 @@ def test_lcreg_trains_and_resumes_estimator(cifar10_root, tmp_path):
     runner, probe = train(make_cfg(cifar10_root, tmp_path, 3))
     losses = probe.losses
     assert len(losses) == 30
-    assert {'loss', 'loss_recon', 'loss_latent_aug'} <= set(losses[0])
-    total = [sum(v for k, v in x.items() if k.startswith('loss'))
-             for x in losses]
+    assert {'loss', 'loss_cls', 'loss_recon', 'loss_latent_aug'} <= set(
+        losses[0])
+    # the logged 'loss' is the eq. 7 total, not the head's term
+    for x in losses:
+        parts = x['loss_cls'] + x['loss_recon'] + x['loss_latent_aug']
+        assert abs(x['loss'] - parts) < 1e-4
+    total = [x['loss'] for x in losses]
     first, last = sum(total[:5]) / 5, sum(total[-5:]) / 5
     assert last < first - 0.1, (first, last)
     # λ = λ0 · t / T: at the last iteration t = 29 of T = 30
