@@ -17,6 +17,7 @@ $(STAMP): setup.py requirements/runtime.txt requirements/tests.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -c "import torch, torchvision" 2>/dev/null || \
 		$(PY) -m pip install -q $(TORCH_SPEC)
+	$(PY) -m pip install -q "setuptools<81"
 	$(PY) -m pip install -q --no-build-isolation -e . -r requirements/tests.txt
 	touch $(STAMP)
 

@@ -1,6 +1,6 @@
 """Install the LCReg toolbox (package ``lcreg``)."""
 import os.path as osp
-from importlib.util import find_spec
+from importlib.metadata import PackageNotFoundError, version
 
 from setuptools import find_packages, setup
 
@@ -12,6 +12,15 @@ def read_version():
     with open(osp.join(HERE, 'lcreg', 'version.py')) as f:
         exec(f.read(), namespace)
     return namespace['__version__']
+
+
+def full_mmcv_installed():
+    """Whether the full ``mmcv`` distribution (not mmcv-lite) is installed."""
+    try:
+        version('mmcv')
+        return True
+    except PackageNotFoundError:
+        return False
 
 
 def read_requirements(name):
@@ -26,7 +35,7 @@ def read_requirements(name):
             line = line.split('#', 1)[0].strip()
             if not line:
                 continue
-            if line.startswith('mmcv-lite') and find_spec('mmcv') is not None:
+            if line.startswith('mmcv-lite') and full_mmcv_installed():
                 line = 'mmcv' + line[len('mmcv-lite'):]
             reqs.append(line)
     return reqs
