@@ -123,20 +123,61 @@ def test_throughput_cli(tmp_path):
     out = result.stdout
     assert 'batch 8, input 3x32x32' in out
     speeds = {}
-    for tag in ('a', 'b', 'c'):
-        row = re.search(rf'^\({tag}\) .*?\s+([\d.]+)\s+(-?[\d.]+)$', out,
-                        re.M)
+    for tag in ('a', 'b', 'c', 'd'):
+        row = re.search(rf'^\({tag}\) .*?\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)'
+                        r'\s+(-?[\d.]+)$', out, re.M)
         assert row is not None, out
         speeds[tag] = float(row.group(1))
         assert speeds[tag] > 0
+        # one round: median == min == max
+        assert float(row.group(2)) == float(row.group(3)) == speeds[tag]
     neck = float(re.search(r'neck overhead \(b vs a\): ([+-][\d.]+)%',
                            out).group(1))
     toolbox = float(re.search(r'toolbox overhead \(b vs c\): ([+-][\d.]+)%',
                               out).group(1))
+    share = float(re.search(r'neck alone vs plain step \(d / a\): ([\d.]+)%',
+                            out).group(1))
+    # with one round the paired ratios are the ratios of the speeds
     assert neck == pytest.approx(100 * (speeds['a'] / speeds['b'] - 1),
                                  abs=0.2)
     assert toolbox == pytest.approx(100 * (speeds['c'] / speeds['b'] - 1),
                                     abs=0.2)
+    assert share == pytest.approx(100 * speeds['a'] / speeds['d'], rel=0.02)
+    assert share < 100  # the neck alone is a fraction of a whole step
+
+
+def test_paired_overhead_is_the_median_of_round_ratios(throughput):
+    slow = [1.10, 2.20, 1.05, 9.0]
+    fast = [1.00, 2.00, 1.00, 3.0]  # a slow spell in the last round of both
+    assert throughput.paired_overhead(slow, fast) == pytest.approx(10.0)
+    assert throughput.paired_overhead(fast, fast) == 0.0
+
+
+def test_interleaved_rounds_rotate_and_never_reuse_a_batch(throughput,
+                                                           monkeypatch):
+    calls = []
+
+    def fake_build(variant, cfg, args, inputs, count):
+        assert count == args.warmup + args.iters * args.repeat
+        return object(), lambda i: calls.append((variant, i))
+
+    monkeypatch.setattr(throughput, 'build_step', fake_build)
+
+    class Args:
+        warmup, iters, repeat, device = 1, 2, 3, 'cpu'
+
+    seconds = throughput.interleaved_timing(['plain', 'lcreg', 'torch'],
+                                            None, Args, None)
+    assert {v: len(s) for v, s in seconds.items()} == dict(plain=3, lcreg=3,
+                                                           torch=3)
+    timed = calls[3:]  # after one warm-up step of each variant
+    assert calls[:3] == [('plain', 0), ('lcreg', 0), ('torch', 0)]
+    assert [v for v, _ in timed[::2]] == ['plain', 'lcreg', 'torch',
+                                          'lcreg', 'torch', 'plain',
+                                          'torch', 'plain', 'lcreg']
+    for variant in ('plain', 'lcreg', 'torch'):
+        indices = [i for v, i in calls if v == variant]
+        assert indices == list(range(7))  # every batch once, in order
 
 
 def test_throughput_refuses_amp_on_cpu(throughput, capsys):

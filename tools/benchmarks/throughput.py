@@ -9,10 +9,19 @@ Measures, warm and in one process, training images/s and peak memory of
 (c) ``torch``  the same modules as (b) in a hand-written PyTorch loop:
     normalisation, mixup (if the config has it), backbone, ``neck.loss``,
     head, ``F.cross_entropy`` (soft targets) + the neck losses, plain SGD
-    (lr, momentum, weight decay of the config); no MMEngine.
+    (lr, momentum, weight decay of the config); no MMEngine;
+(d) ``neck``   the LCReg neck and its losses alone, forward and backward on
+    one fixed backbone feature map: the neck's own compute;
 
-and prints a table with the neck overhead ((a) → (b)) and the toolbox
-overhead ((c) → (b)).
+and prints a table with the neck overhead ((a) → (b)), the toolbox
+overhead ((c) → (b)) and the neck's share ((d) / (a)).
+
+How: all variants are built and warmed up in one process, then
+``--repeat`` rounds time ``--iters`` steps of each variant in turn. On a
+shared machine the load changes from second to second; interleaving makes
+every round of (a) and (b) see about the same load, and the overheads are
+the medians over rounds of the paired time ratios (use many short rounds,
+e.g. ``--iters 3 --repeat 15``, on a busy CPU).
 
 What is timed: one training step on a synthetic batch of the config's input
 size and batch size, built before timing in the form the dataloader hands to
@@ -24,9 +33,9 @@ run (they act once per iteration outside the step: logging, timers). The λ
 of the latent ISDA loss is set to its mid-stage value, so the augmentation
 term is computed.
 
-Peak memory: on a GPU ``torch.cuda.max_memory_allocated`` over the warm-up
-and timed steps (reset before each measurement); on the CPU, in a separate
-pass of two steps per variant before the timing (after one unmeasured pass
+Peak memory, in a separate pass before the timing with each variant built
+alone: on a GPU ``torch.cuda.max_memory_allocated`` over the warm-up and two
+more steps; on the CPU, over two steps (after one unmeasured pass
 that pays the process's one-time costs), the growth of the peak
 resident set size (VmHWM of /proc/self/status, reset through
 /proc/self/clear_refs) while glibc mmaps every block over 64 KiB, so that
@@ -38,7 +47,10 @@ Example::
 
     python tools/benchmarks/throughput.py \\
         configs/lcreg/resnet32_cifar10-lt-if100.py --device cuda --amp \\
-        --iters 200 --warmup 30
+        --iters 50 --warmup 30 --repeat 4
+    python tools/benchmarks/throughput.py \\
+        configs/lcreg/resnet32_cifar10-lt-if100.py --device cpu --threads 2 \\
+        --iters 3 --warmup 3 --repeat 15
 """
 import argparse
 import copy
@@ -60,11 +72,12 @@ from mmengine.config import Config, DictAction  # noqa: E402
 import lcreg  # noqa: E402,F401  (registers the toolbox's modules)
 from lcreg.utils import merge_cfg_options  # noqa: E402
 
-VARIANTS = ('plain', 'lcreg', 'torch')
+VARIANTS = ('plain', 'lcreg', 'torch', 'neck')
 DESCRIPTIONS = dict(
     plain='(a) backbone + GAP + head, MMEngine train_step',
     lcreg='(b) LCReg neck + losses, MMEngine train_step',
-    torch='(c) same model as (b), plain PyTorch loop')
+    torch='(c) same model as (b), plain PyTorch loop',
+    neck='(d) neck + its losses alone (fixed feature map)')
 ISDA_PROGRESS = 0.5  # λ = λ0 / 2 while timing
 
 
@@ -74,7 +87,8 @@ def parse_args(argv=None):
         'backbone+head, LCReg, and a plain PyTorch loop of the LCReg model.')
     parser.add_argument('config', help='LCReg config file')
     parser.add_argument('--iters', type=int, default=50,
-                        help='timed iterations per measurement (default 50)')
+                        help='timed iterations per round and variant '
+                        '(default 50)')
     parser.add_argument('--warmup', type=int, default=10,
                         help='untimed iterations first (default 10)')
     parser.add_argument('--batch-size', type=int, default=None,
@@ -98,9 +112,8 @@ def parse_args(argv=None):
     parser.add_argument('--threads', type=int, default=None,
                         help='torch.set_num_threads (CPU)')
     parser.add_argument('--repeat', type=int, default=1,
-                        help='measure (a), (b), (c) this many times, '
-                        'interleaved; the table gives the median (and min '
-                        'and max with --repeat > 1)')
+                        help='interleaved rounds (default 1); the table '
+                        'gives the median, min and max over rounds')
     parser.add_argument('--variants', nargs='+', choices=VARIANTS,
                         default=list(VARIANTS), help='what to measure')
     parser.add_argument('--seed', type=int, default=0)
@@ -310,42 +323,19 @@ def _sync(device):
         torch.cuda.synchronize()
 
 
-def timed_steps(step, args, warmup, iters, count_memory):
-    """Run ``step(i)`` for ``warmup`` + ``iters`` steps.
-
-    Returns:
-        ``(images/s over the last iters steps, peak MiB over all steps or
-        None)``.
-    """
-    memory = PeakMemory(args.device) if count_memory else None
-    if memory is not None:
-        memory.start()
-    for i in range(warmup + iters):
-        if i == warmup:
-            _sync(args.device)
-            start = time.perf_counter()
-        step(i)
-    _sync(args.device)
-    seconds = time.perf_counter() - start
-    return (iters * args.batch_size_resolved / seconds,
-            None if memory is None else memory.peak_mib())
-
-
-# ------------------------------------------------------------ the 3 loops
-def measure_mmengine(model, cfg, args, inputs, num_classes, steps):
-    """Images/s and peak memory of ``model.train_step`` (variants a, b)."""
+# ---------------------------------------------------------- the 4 steps
+def mmengine_step(model, cfg, args, inputs, num_classes, count):
+    """``step(i)``: ``model.train_step`` on batch i (variants a, b)."""
     from mmengine.optim import build_optim_wrapper
     optim_cfg = copy.deepcopy(cfg.optim_wrapper)
     if args.amp:
         optim_cfg['type'] = 'AmpOptimWrapper'
         optim_cfg.setdefault('loss_scale', 'dynamic')
     optim_wrapper = build_optim_wrapper(model, optim_cfg)
-    labels = label_batches(sum(steps[:2]), args.batch_size_resolved,
-                           num_classes, args.seed)
-    return timed_steps(
-        lambda i: model.train_step(dict(inputs=inputs,
-                                        data_samples=labels[i]),
-                                   optim_wrapper), args, *steps)
+    labels = label_batches(count, args.batch_size_resolved, num_classes,
+                           args.seed)
+    return lambda i: model.train_step(
+        dict(inputs=inputs, data_samples=labels[i]), optim_wrapper)
 
 
 def mixup_alpha(model_cfg):
@@ -424,20 +414,47 @@ def plain_training_step(model, cfg, device='cpu', amp=False,
     return step
 
 
-def measure_torch(model, cfg, args, inputs, num_classes, steps):
-    """Images/s and peak memory of the hand-written loop (variant c)."""
+def torch_step(model, cfg, args, inputs, num_classes, count):
+    """``step(i)``: the hand-written loop on batch i (variant c)."""
     step = plain_training_step(model, cfg, args.device, args.amp,
                                args.channels_last)
     rng = np.random.RandomState(args.seed)
     labels = [torch.from_numpy(rng.randint(num_classes,
                                            size=args.batch_size_resolved))
-              for _ in range(sum(steps[:2]))]
-    return timed_steps(lambda i: step(inputs, labels[i]), args, *steps)
+              for _ in range(count)]
+    return lambda i: step(inputs, labels[i])
 
 
-def measure(variant, cfg, args, inputs, steps):
-    """``(images/s, peak MiB or None)`` of a freshly built variant;
-    ``steps = (warmup, iters, count_memory)``."""
+def neck_step(model, cfg, args, inputs):
+    """``step(i)``: the LCReg neck and its losses alone (variant d).
+
+    Forward and backward of ``neck.loss`` on one fixed backbone feature map
+    of the batch (computed once, a leaf that requires grad, so the gradient
+    to the backbone is computed as in training); the fused feature enters
+    the loss through its mean. Measures the neck's own compute, free of the
+    backbone's run-to-run noise.
+    """
+    with torch.no_grad():
+        data = model.data_preprocessor(dict(inputs=inputs), False)
+        feats = tuple(f.detach().requires_grad_(True)
+                      for f in model.backbone(data['inputs']))
+    neck = model.neck
+
+    def step(i):
+        with torch.autocast(device_type=args.device, dtype=torch.float16,
+                            enabled=args.amp):
+            (fused, ), losses = neck.loss(feats)
+        loss = fused.float().mean() + sum(v.float() for v in losses.values())
+        neck.zero_grad(set_to_none=True)
+        feats[-1].grad = None
+        loss.backward()
+        return loss.detach()
+
+    return step
+
+
+def build_step(variant, cfg, args, inputs, count):
+    """A fresh model of ``variant`` and its ``step(i)``, ``i < count``."""
     model_cfg = plain_model_cfg(cfg.model) if variant == 'plain' \
         else cfg.model
     torch.manual_seed(args.seed)
@@ -445,17 +462,57 @@ def measure(variant, cfg, args, inputs, steps):
     model = build_model(model_cfg, cfg.get('data_preprocessor'), args.device,
                         args.channels_last)
     num_classes = int(model.head.num_classes)
+    if variant == 'neck':
+        return model, neck_step(model, cfg, args, inputs)
+    make = torch_step if variant == 'torch' else mmengine_step
+    return model, make(model, cfg, args, inputs, num_classes, count)
+
+
+def run_steps(step, first, count, device) -> float:
+    """Seconds of ``step(first)`` … ``step(first + count - 1)``."""
+    _sync(device)
+    start = time.perf_counter()
+    for i in range(first, first + count):
+        step(i)
+    _sync(device)
+    return time.perf_counter() - start
+
+
+def peak_memory(variant, cfg, args, inputs, steps) -> float:
+    """Peak MiB of ``steps`` training steps of a variant built alone."""
+    model, step = build_step(variant, cfg, args, inputs, steps)
     try:
-        if variant == 'torch':
-            return measure_torch(model, cfg, args, inputs, num_classes,
-                                 steps)
-        return measure_mmengine(model, cfg, args, inputs, num_classes,
-                                steps)
+        memory = PeakMemory(args.device)
+        memory.start()
+        run_steps(step, 0, steps, args.device)
+        return memory.peak_mib()
     finally:
-        del model
+        del model, step
         gc.collect()
         if args.device == 'cuda':
             torch.cuda.empty_cache()
+
+
+def interleaved_timing(variants, cfg, args, inputs) -> dict:
+    """Seconds per round of ``--iters`` steps, for every variant.
+
+    All variants are built first and warmed up; then ``--repeat`` rounds
+    run ``--iters`` steps of each variant in turn (the order rotates every
+    round), so a slow spell of a shared machine falls on all of them alike
+    and round r of one variant can be compared with round r of another.
+    """
+    count = args.warmup + args.iters * args.repeat
+    built = {v: build_step(v, cfg, args, inputs, count) for v in variants}
+    for _, step in built.values():
+        run_steps(step, 0, args.warmup, args.device)
+    seconds = {v: [] for v in variants}
+    for r in range(args.repeat):
+        first = args.warmup + r * args.iters
+        shift = r % len(variants)
+        for v in variants[shift:] + variants[:shift]:
+            seconds[v].append(run_steps(built[v][1], first, args.iters,
+                                        args.device))
+    return seconds
 
 
 # ----------------------------------------------------------------- report
@@ -464,28 +521,37 @@ def overhead(slow: float, fast: float) -> float:
     return 100.0 * (fast / slow - 1.0)
 
 
-def format_report(results, memory_label, repeat) -> str:
-    lines = []
-    head = f'{"variant":<50} {"images/s":>10}'
-    if repeat > 1:
-        head += f' {"min":>9} {"max":>9}'
-    lines.append(head + f'  {memory_label}')
-    medians = {}
-    for variant, runs in results.items():
-        speeds = [r[0] for r in runs]
-        medians[variant] = statistics.median(speeds)
-        row = f'{DESCRIPTIONS[variant]:<50} {medians[variant]:>10.1f}'
-        if repeat > 1:
-            row += f' {min(speeds):>9.1f} {max(speeds):>9.1f}'
-        lines.append(row + f'  {statistics.median(r[1] for r in runs):.1f}')
-    if 'plain' in medians and 'lcreg' in medians:
-        lines.append(f'neck overhead (b vs a): '
-                     f'{overhead(medians["lcreg"], medians["plain"]):+.1f}% '
-                     'time per image')
-    if 'torch' in medians and 'lcreg' in medians:
-        lines.append(f'toolbox overhead (b vs c): '
-                     f'{overhead(medians["lcreg"], medians["torch"]):+.1f}% '
-                     'time per image')
+def paired_overhead(seconds_slow, seconds_fast) -> float:
+    """Median over rounds of the extra time of ``slow`` over ``fast`` in %
+    (rounds are interleaved, so each pair saw the same machine load)."""
+    return 100.0 * (statistics.median(
+        s / f for s, f in zip(seconds_slow, seconds_fast)) - 1.0)
+
+
+def format_report(seconds, peaks, images_per_round, memory_label) -> str:
+    """Table of images/s (median, min, max over rounds) and peak memory,
+    then the paired overheads."""
+    lines = [f'{"variant":<58} {"images/s":>9} {"min":>8} {"max":>8}  '
+             f'{memory_label}']
+    for variant, rounds in seconds.items():
+        speeds = [images_per_round / s for s in rounds]
+        lines.append(f'{DESCRIPTIONS[variant]:<58} '
+                     f'{statistics.median(speeds):>9.1f} {min(speeds):>8.1f} '
+                     f'{max(speeds):>8.1f}  {peaks[variant]:.1f}')
+    pairs = (('neck overhead (b vs a)', 'lcreg', 'plain'),
+             ('toolbox overhead (b vs c)', 'lcreg', 'torch'),
+             ('neck alone vs plain step (d / a)', 'neck', 'plain'))
+    for label, slow, fast in pairs:
+        if slow not in seconds or fast not in seconds:
+            continue
+        if slow == 'neck':
+            share = 100.0 * statistics.median(
+                n / p for n, p in zip(seconds[slow], seconds[fast]))
+            lines.append(f'{label}: {share:.1f}% of the time of (a)')
+        else:
+            lines.append(f'{label}: '
+                         f'{paired_overhead(seconds[slow], seconds[fast]):+.1f}'
+                         '% time per image (median of paired rounds)')
     return '\n'.join(lines)
 
 
@@ -513,33 +579,28 @@ def main(argv=None):
           + f', batch {args.batch_size_resolved}, input 3x{size[0]}x'
           f'{size[1]}, amp {args.amp}, channels_last {args.channels_last}, '
           f'collate {args.collate}')
-    print(f'{args.warmup} warm-up + {args.iters} timed iterations, '
-          f'repeat {args.repeat}')
+    print(f'{args.warmup} warm-up iterations, then {args.repeat} interleaved '
+          f'rounds of {args.iters} timed iterations per variant')
     variants = [v for v in VARIANTS if v in args.variants]
-    results = {v: [] for v in variants}
-    if args.device == 'cuda':  # the allocator counts: memory while timing
-        for _ in range(args.repeat):
-            for variant in variants:
-                results[variant].append(measure(
-                    variant, cfg, args, inputs,
-                    (args.warmup, args.iters, True)))
-    else:  # memory pass (every block mmapped), then timing (heap reuse)
+    if args.device == 'cuda':  # the allocator's peak, warm-up included
+        peaks = {v: peak_memory(v, cfg, args, inputs,
+                                args.warmup + MEMORY_STEPS)
+                 for v in variants}
+    else:  # every block mmapped while measuring memory, heap reuse timing
         if not set_mmap_threshold(MMAP_SMALL):
             print('note: no glibc mallopt: the memory column is the '
                   'process peak (ru_maxrss), a lower bound')
         # one-time costs of the process (thread pools, kernel caches) are
         # paid by a first, unmeasured pass, not by the first variant
-        measure(variants[0], cfg, args, inputs, (0, MEMORY_STEPS, False))
-        peaks = {v: measure(v, cfg, args, inputs, (0, MEMORY_STEPS, True))[1]
+        peak_memory(variants[0], cfg, args, inputs, MEMORY_STEPS)
+        peaks = {v: peak_memory(v, cfg, args, inputs, MEMORY_STEPS)
                  for v in variants}
         set_mmap_threshold(MMAP_LARGE)
-        for _ in range(args.repeat):
-            for variant in variants:
-                speed, _ = measure(variant, cfg, args, inputs,
-                                   (args.warmup, args.iters, False))
-                results[variant].append((speed, peaks[variant]))
-    print(format_report(results, PeakMemory(args.device).label, args.repeat))
-    return results
+    seconds = interleaved_timing(variants, cfg, args, inputs)
+    print(format_report(seconds, peaks,
+                        args.iters * args.batch_size_resolved,
+                        PeakMemory(args.device).label))
+    return dict(seconds=seconds, peaks=peaks)
 
 
 if __name__ == '__main__':
