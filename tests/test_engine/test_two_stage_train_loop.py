@@ -195,3 +195,54 @@ def test_stage1_scheduler_crossing_the_switch_is_refused(tmp_path):
     cfg.param_scheduler[0].end = 2  # warm-up into stage 2
     with pytest.raises(ValueError, match=r'param_scheduler\[0\]'):
         Runner.from_cfg(cfg).train()
+
+
+def test_crt_reset_depends_on_seed_and_switch_epoch_only():
+    """The re-drawn classifier is U(±1/√fan_in) from (seed, epoch) alone."""
+    from types import SimpleNamespace
+
+    from lcreg.engine.hooks.epoch_seed_hook import epoch_seed
+    from lcreg.engine.runner import TwoStageTrainLoop
+
+    def reset(seed, global_seed):
+        head = torch.nn.Sequential(torch.nn.Linear(8, 3),
+                                   torch.nn.Linear(3, 2, bias=False))
+        loop = SimpleNamespace(runner=SimpleNamespace(seed=seed),
+                               stage1_epochs=5,
+                               model=SimpleNamespace(head=head))
+        torch.manual_seed(global_seed)  # e.g. another rank's state
+        TwoStageTrainLoop._reset_classifier(loop)
+        return [p.detach().clone() for p in head.parameters()]
+
+    weights = reset(seed=7, global_seed=0)
+    assert all(torch.equal(a, b)
+               for a, b in zip(weights, reset(seed=7, global_seed=123)))
+    assert not torch.equal(weights[0], reset(seed=8, global_seed=0)[0])
+    gen = torch.Generator().manual_seed(epoch_seed(7, 5, rank=0))
+    bound = 8 ** -0.5
+    expected_w = torch.empty(3, 8).uniform_(-bound, bound, generator=gen)
+    expected_b = torch.empty(3).uniform_(-bound, bound, generator=gen)
+    assert torch.equal(weights[0], expected_w)
+    assert torch.equal(weights[1], expected_b)
+    assert weights[2].abs().max() <= 3 ** -0.5
+
+
+def test_crt_resume_at_the_boundary_matches(tmp_path):
+    """cRT: a run resumed from the last stage-1 checkpoint re-draws the
+    same classifier and ends with the same weights."""
+    runner, snaps = train(make_cfg(tmp_path / 'run', stage1=1, total=2,
+                                   reset_classifier=True))
+    stage1_end = [s for s in snaps if s['epoch'] == 0][-1]['params']
+    stage2 = [s for s in snaps if s['epoch'] == 1]
+    # the classifier moved away from its stage-1 weights more than one
+    # small stage-2 step could move it: it was re-drawn
+    assert not torch.allclose(stage2[0]['params']['head.fc.weight'],
+                              stage1_end['head.fc.weight'], atol=1e-2)
+    cfg = make_cfg(tmp_path / 'resumed', stage1=1, total=2,
+                   reset_classifier=True)
+    cfg.load_from = str(tmp_path / 'run' / 'epoch_1.pth')
+    cfg.resume = True
+    _, resumed = train(cfg)
+    for name, value in stage2[-1]['params'].items():
+        assert torch.allclose(value, resumed[-1]['params'][name],
+                              atol=1e-6), name

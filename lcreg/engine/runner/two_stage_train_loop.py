@@ -23,13 +23,16 @@ boundary. ``stage1_epochs=0`` with ``load_from`` a stage-1 checkpoint runs
 stage 2 alone.
 """
 import copy
+import math
 from typing import Optional
 
+import torch
 import torch.nn as nn
 from mmengine.model import is_model_wrapper
 from mmengine.runner import EpochBasedTrainLoop
 from mmpretrain.registry import LOOPS, MODELS
 
+from lcreg.engine.hooks.epoch_seed_hook import epoch_seed
 from lcreg.engine.optimizers.stage_optim_constructor import (ROLES,
                                                             parameter_roles)
 
@@ -53,7 +56,9 @@ class TwoStageTrainLoop(EpochBasedTrainLoop):
             ``train_scale`` (bool): train the head's ``scale`` (learnable
             weight scaling). Default True.
             ``reset_classifier`` (bool): re-initialise the classifier at
-            the switch (cRT). Default False.
+            the switch (cRT), from a generator seeded by the run's seed
+            and the switch epoch: the same weights on every rank and on a
+            run resumed at the boundary. Default False.
             ``shift_bn`` (bool): re-estimate BN statistics. Default False.
     """
 
@@ -193,10 +198,25 @@ class TwoStageTrainLoop(EpochBasedTrainLoop):
                         m.train()
 
     def _reset_classifier(self) -> None:
-        head = self.model.head
-        for m in head.modules():
-            if isinstance(m, nn.Linear):
-                m.reset_parameters()
+        """cRT: draw every linear layer of the head anew, as
+        ``nn.Linear.reset_parameters`` does (weight and bias
+        U(−1/√fan_in, 1/√fan_in)), but from a CPU generator seeded by
+        (run seed, switch epoch), not the global one: the global state
+        differs between ranks (EpochSeedHook seeds per rank) and between
+        an uninterrupted and a resumed run."""
+        generator = torch.Generator().manual_seed(
+            epoch_seed(self.runner.seed, self.stage1_epochs, rank=0))
+        for m in self.model.head.modules():
+            if not isinstance(m, nn.Linear):
+                continue
+            bound = 1.0 / math.sqrt(m.in_features)
+            for param in (m.weight, m.bias):
+                if param is None:
+                    continue
+                fresh = torch.empty(param.shape).uniform_(
+                    -bound, bound, generator=generator)
+                with torch.no_grad():
+                    param.copy_(fresh)
 
     def _reset_optimizer(self) -> None:
         optimizer = self.runner.optim_wrapper.optimizer
