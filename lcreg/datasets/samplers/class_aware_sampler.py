@@ -226,7 +226,11 @@ class ClassAwareSampler(BaseClassSampler):
         num_samples_cls (int): consecutive samples per class visit.
             Defaults to 1 (MiSLAS uses 4).
         num_samples (int, optional): global epoch length.
-            Defaults to ``len(dataset)``.
+            Defaults to ``len(dataset)``, the length of a MiSLAS stage-2
+            epoch (its training loop stops the class-aware loader after
+            ``ceil(len(dataset) / batch_size)`` batches; the sampler of
+            decoupling alone would run ``max(class_counts) · num_classes``
+            samples, e.g. 11× more on ImageNet-LT).
         seed, rank, world_size: see :class:`BaseClassSampler`.
     """
 
