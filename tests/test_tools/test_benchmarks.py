@@ -258,49 +258,49 @@ def test_reproduce_dry_run_both_methods(reproduce, cifar10_root, tmp_path,
 
 
 def test_reproduce_smoke_run(cifar10_root, tmp_path):
-    """LCReg, both stages, test and summary, on a tiny CPU run (MiSLAS runs
-    the same code path with another config: see the dry run above)."""
+    """Both methods at once (--parallel), both stages, test and summary,
+    on a tiny CPU run."""
     work_dir = tmp_path / 'repro'
     result = subprocess.run(
         [sys.executable, str(BENCH / 'reproduce.py'), '--data-root',
          cifar10_root, '--work-dir', str(work_dir), '--epochs-scale', '0.01',
          '--device', 'cpu', '--workers', '0', '--smoke-subset', '48',
-         '--methods', 'lcreg'],
+         '--parallel'],
         cwd=REPO, env=_env(), capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, (result.stdout[-3000:] +
                                     result.stderr[-3000:])
     out = result.stdout
     assert 're-packed copy' in out and 'verify_md5=False' in out
-    assert ('SHORTENED schedule (--epochs-scale 0.01): 2 + 1 epochs instead '
-            'of 200 + 10') in out
+    assert out.count('SHORTENED schedule (--epochs-scale 0.01): 2 + 1 epochs '
+                     'instead of 200 + 10') == 2
     assert 'SMOKE TEST: 48 training / test images' in out
     assert 'SHORTENED / SMOKE run: not comparable with the paper.' in out
     summary = json.loads((work_dir / 'summary.json').read_text())
     assert summary['shortened'] is True and summary['verify_md5'] is False
     assert summary['smoke_subset'] == 48 and summary['amp'] is False
-    method = summary['methods']['lcreg']
-    assert 'lcreg (test)' in out  # the per-split table
-    assert Path(method['checkpoint']).name == 'epoch_3.pth'
-    metrics = method['metrics']
-    assert 0 <= metrics['lt/top1'] <= 100
-    assert metrics['lt/num_many'] + metrics['lt/num_medium'] + \
-        metrics['lt/num_few'] == 10
-    assert len(metrics['lt/per_class']) == 10
-    assert method['train_seconds'] > 0 and method['test_seconds'] > 0
-    assert method['published_top1'] == 83.1
-    log = (work_dir / 'lcreg' / 'train_output.log').read_text()
-    assert 'stage 2 (classifier) from epoch 2' in log
-    assert 'loss_latent_aug' in log
+    assert summary['parallel'] is True
+    assert list(summary['methods']) == ['mislas', 'lcreg']
+    for name, paper in (('mislas', 82.1), ('lcreg', 83.1)):
+        method = summary['methods'][name]
+        assert f'{name} (test)' in out  # the per-split table
+        assert f'[{name}] $ ' in out  # tagged command lines
+        assert Path(method['checkpoint']).name == 'epoch_3.pth'
+        metrics = method['metrics']
+        assert 0 <= metrics['lt/top1'] <= 100
+        assert metrics['lt/num_many'] + metrics['lt/num_medium'] + \
+            metrics['lt/num_few'] == 10
+        assert len(metrics['lt/per_class']) == 10
+        assert method['train_seconds'] > 0 and method['test_seconds'] > 0
+        assert method['published_top1'] == paper
+        log = (work_dir / name / 'train_output.log').read_text()
+        assert 'stage 2 (classifier) from epoch 2' in log
+        assert ('loss_latent_aug' in log) == (name == 'lcreg')
+        assert re.search(rf'^{name}\s+[\d.]+\s', out, re.M)
+    # the two trainings overlapped: the pair took less than their sum
+    assert summary['wall_seconds'] < sum(
+        m['train_seconds'] + m['test_seconds']
+        for m in summary['methods'].values())
     # every class is in the 48-image training subset (stage 2 needs it)
     indices = re.search(r'train_dataloader\.dataset\.indices=\[([\d,]+)\]',
                         out).group(1).split(',')
     assert 48 <= len(indices) <= 58
-    assert re.search(r'^lcreg\s+[\d.]+\s', out, re.M)
-
-
-def test_smoke_subset_keeps_every_class(reproduce):
-    labels = [0] * 50 + [1] * 30 + [2] * 15 + [3] * 5
-    picked = reproduce.smoke_subset_indices(labels, 10)
-    # 10 * share: 5, 3, 1.5 -> 2, 0.5 -> at least 1; evenly spaced in class
-    assert picked == [0, 12, 24, 37, 49, 50, 64, 79, 80, 94, 95]
-    assert reproduce.smoke_subset_indices([0, 0, 1], 100) == [0, 1, 2]

@@ -37,6 +37,10 @@ Example (one GPU)::
 
     python tools/benchmarks/reproduce.py --data-root data/cifar10 \\
         --make-cifar-from ../shared/data --work-dir work_dirs/reproduce
+
+``--parallel`` trains both methods at once (two processes on the same
+device, each with ``--workers`` loader workers); the wall time in the
+summary is then that of the pair, the per-method times overlap.
 """
 import argparse
 import hashlib
@@ -49,6 +53,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 sys.path.insert(0, REPO)  # run from a checkout without installing
@@ -107,6 +112,10 @@ def parse_args(argv=None):
                         help='SMOKE TEST ONLY: train on N training images '
                         'spread over all classes, validate and test on N '
                         'test images')
+    parser.add_argument('--parallel', action='store_true',
+                        help='train the methods at the same time (one '
+                        'process each, same device, --workers each): the '
+                        'small CIFAR model leaves a GPU half idle')
     parser.add_argument('--dry-run', action='store_true',
                         help='print the commands, run nothing')
     args = parser.parse_args(argv)
@@ -325,11 +334,12 @@ def smoke_options(cfg, subset: int, data_root: str, verify_md5: bool):
 
 
 # ------------------------------------------------------------------- runs
-def run_logged(cmd, log_file, env, echo=('Epoch(val)', 'stage 2', 'Error',
-                                         'error')):
+def run_logged(cmd, log_file, env, tag='', echo=('Epoch(val)', 'stage 2',
+                                                 'Error', 'error')):
     """Run ``cmd``, output to ``log_file``; echo the lines with ``echo``
-    words. Raises SystemExit naming the log on failure."""
-    print('$ ' + ' '.join(cmd), flush=True)
+    words, prefixed by ``tag``. Raises SystemExit naming the log on
+    failure."""
+    print(f'{tag}$ ' + ' '.join(cmd), flush=True)
     with open(log_file, 'w') as log:
         proc = subprocess.Popen(cmd, cwd=REPO, env=env, text=True,
                                 stdout=subprocess.PIPE,
@@ -337,7 +347,7 @@ def run_logged(cmd, log_file, env, echo=('Epoch(val)', 'stage 2', 'Error',
         for line in proc.stdout:
             log.write(line)
             if any(word in line for word in echo):
-                print('  ' + line.rstrip()[:240], flush=True)
+                print(f'{tag}  ' + line.rstrip()[:240], flush=True)
         code = proc.wait()
     if code != 0:
         raise SystemExit(f'reproduce.py: error: {cmd[1]} failed (exit '
@@ -388,15 +398,16 @@ def run_method(name, args, verify_md5, env):
                                '<last checkpoint>', '--out', test_out,
                                '--cfg-options'] + test_opts))
         return result
+    tag = f'[{name}] ' if args.parallel else ''
     start = time.time()
-    run_logged(train_cmd, osp.join(work_dir, 'train_output.log'), env)
+    run_logged(train_cmd, osp.join(work_dir, 'train_output.log'), env, tag)
     result['train_seconds'] = time.time() - start
     checkpoint = last_checkpoint(work_dir)
     test_cmd = [sys.executable, 'tools/test.py', config, checkpoint,
                 '--work-dir', osp.join(work_dir, 'test'), '--out', test_out,
                 '--cfg-options'] + test_opts
     start = time.time()
-    run_logged(test_cmd, osp.join(work_dir, 'test_output.log'), env)
+    run_logged(test_cmd, osp.join(work_dir, 'test_output.log'), env, tag)
     result['test_seconds'] = time.time() - start
     result['checkpoint'] = checkpoint
     result['metrics'] = load_metrics(test_out)
@@ -437,14 +448,21 @@ def main(argv=None):
         env['CUDA_VISIBLE_DEVICES'] = ''
     os.makedirs(args.work_dir, exist_ok=True)
     start = time.time()
-    results = {name: run_method(name, args, verify_md5, env)
-               for name in args.methods}
+    if args.parallel and not args.dry_run:
+        with ThreadPoolExecutor(len(args.methods)) as pool:
+            futures = {name: pool.submit(run_method, name, args, verify_md5,
+                                         env) for name in args.methods}
+            results = {name: f.result() for name, f in futures.items()}
+    else:
+        results = {name: run_method(name, args, verify_md5, env)
+                   for name in args.methods}
     wall = time.time() - start
     summary = dict(
         benchmark='CIFAR-10-LT IF100, ResNet-32, two stages (MiSLAS recipe)',
         epochs_scale=args.epochs_scale, shortened=args.epochs_scale < 1,
         smoke_subset=args.smoke_subset, device=args.device, amp=args.amp,
-        workers=args.workers, data_root=osp.abspath(args.data_root),
+        workers=args.workers, parallel=args.parallel,
+        data_root=osp.abspath(args.data_root),
         verify_md5=verify_md5, wall_seconds=wall, methods=results)
     out = osp.join(args.work_dir, 'summary.json')
     if not args.dry_run:
