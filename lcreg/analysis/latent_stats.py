@@ -27,6 +27,30 @@ def latent_weights(assignment: np.ndarray) -> np.ndarray:
     return assignment.mean(axis=1)
 
 
+def assignment_entropy(assignment: np.ndarray) -> np.ndarray:
+    """How spread the assignment is: per image, the mean over positions of
+    the entropy of ``A[n, :]`` divided by ``log M``.
+
+    1 means every position is spread uniformly over the M latents (then
+    every latent feature U[b, m] is the plain average of the image, and the
+    latent categories carry no information: lower ``assign_temperature``);
+    0 means every position is assigned to a single latent.
+
+    Args:
+        assignment: A, shape (B, N, M), M > 1.
+
+    Returns:
+        (B,) array in [0, 1].
+    """
+    assignment = np.asarray(assignment, dtype=np.float64)
+    if assignment.ndim != 3 or assignment.shape[2] < 2:
+        raise ValueError('assignment_entropy: the assignment must be B×N×M '
+                         f'with M > 1, got shape {assignment.shape}.')
+    logs = np.log(np.where(assignment > 0, assignment, 1.0))  # 0·log 0 = 0
+    entropy = -(assignment * logs).sum(axis=2)
+    return entropy.mean(axis=1) / np.log(assignment.shape[2])
+
+
 def _top_k_desc(values: np.ndarray, k: int) -> np.ndarray:
     """Indices of the k largest entries of each row, largest first; ties go
     to the lower index."""

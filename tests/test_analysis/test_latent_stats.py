@@ -101,3 +101,19 @@ def test_upsample_matches_bilinear_half_pixel():
     ref = F.interpolate(torch.tensor(small, dtype=torch.float32)[None, None],
                         size=(4, 4), mode='bilinear', align_corners=False)
     np.testing.assert_allclose(big, ref[0, 0].numpy())
+
+
+def test_assignment_entropy_hand_computed():
+    def h(*p):
+        return -sum(x * np.log(x) for x in p if x > 0) / np.log(4)
+
+    expected = [
+        (h(.7, .1, .1, .1) + h(.1, .6, .2, .1) + h(.4, .1, .4, .1)) / 3,
+        (1.0 + h(.5, .5) + h(.2, .1, .3, .4)) / 3]
+    np.testing.assert_allclose(ls.assignment_entropy(A), expected)
+    one_hot = np.eye(4)[None]  # 4 positions, each on its own latent
+    np.testing.assert_allclose(ls.assignment_entropy(one_hot), [0.0])
+    np.testing.assert_allclose(
+        ls.assignment_entropy(np.full((1, 2, 4), 0.25)), [1.0])
+    with pytest.raises(ValueError, match='M > 1'):
+        ls.assignment_entropy(np.ones((1, 3, 1)))

@@ -208,6 +208,11 @@ def test_latent_histogram(trained, runs):
                                ls.class_latent_matrix(weights, labels, 10))
     np.testing.assert_array_equal(data['top_images'],
                                   ls.top_images_per_latent(weights, TOPK))
+    entropy = data['assignment_entropy']
+    assert entropy.shape == (60,) and ((0 < entropy) & (entropy <= 1)).all()
+    printed = float(re.search(r'assignment entropy / log M: ([\d.]+)',
+                              stdout).group(1))
+    assert printed == pytest.approx(entropy.mean(), abs=1e-4)
     # classes sorted by training count: LongTailed IF10, 40 -> 4 images
     assert data['class_order'].tolist() == list(range(10))
     assert 'classes sorted by training count' in stdout

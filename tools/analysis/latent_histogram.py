@@ -13,7 +13,9 @@ Over a dataset split (``--dataset-split val|test``):
   each class (rows: classes from head to tail by training count, when the
   config's metric or training set gives the counts; columns: latents),
   which shows the latent categories that head and tail classes share;
-* ``latent_weights_<split>.npz``: the numbers (weights, labels, matrix).
+* ``latent_weights_<split>.npz``: the numbers (weights, labels, matrix,
+  and per image the assignment entropy / log M, printed as a mean: near 1
+  the assignment is almost uniform and ``assign_temperature`` is too high).
 
 Examples::
 
@@ -159,15 +161,17 @@ def collect_split(args, cfg, model):
     loader = model_io.batches(dataset, indices, batch_size, args.num_workers)
     print(f'{args.dataset_split} split: {len(indices)} of {len(dataset)} '
           'images')
-    weights, labels = [], []
+    weights, labels, entropy = [], [], []
     bar = ProgressBar(len(indices))
     for batch in loader:
         lat = model_io.latents_of_batch(model, batch)
         weights.append(ls.latent_weights(lat['assignment']))
+        entropy.append(ls.assignment_entropy(lat['assignment']))
         labels.append(lat['labels'])
         bar.update(len(lat['labels']))
     print()
-    return dataset, indices, np.concatenate(weights), np.concatenate(labels)
+    return dataset, indices, np.concatenate(weights), np.concatenate(
+        labels), np.concatenate(entropy)
 
 
 def plot_top_images(dataset, indices, top, latents, weights, flips,
@@ -240,8 +244,12 @@ def run_split(args, cfg, model, flips):
         raise SystemExit(f'latent_histogram.py: error: --latents {bad} are '
                          f'outside [0, {num_latents}) (the model has '
                          f'{num_latents} latent categories).')
-    dataset, indices, weights, labels = collect_split(args, cfg, model)
+    dataset, indices, weights, labels, entropy = collect_split(
+        args, cfg, model)
     split = args.dataset_split
+    print(f'assignment entropy / log M: {entropy.mean():.4f} (1 = every '
+          'position spread uniformly over the latents, 0 = one latent per '
+          'position)')
     top = ls.top_images_per_latent(weights, min(args.topk, len(weights)))
     grid_file = osp.join(args.out_dir, f'latent_top_images_{split}.png')
     plot_top_images(dataset, indices, top, latents, weights, flips,
@@ -281,6 +289,7 @@ def run_split(args, cfg, model, flips):
     print(f'saved {matrix_file}')
     data_file = osp.join(args.out_dir, f'latent_weights_{split}.npz')
     np.savez(data_file, weights=weights, labels=labels,
+             assignment_entropy=entropy,
              dataset_indices=indices, class_latent_matrix=matrix,
              class_order=order, top_images=top)
     print(f'saved {data_file}')
