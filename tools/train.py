@@ -59,6 +59,12 @@ def build_config(args) -> Config:
         cfg.work_dir = osp.join(
             'work_dirs', osp.splitext(osp.basename(args.config))[0])
     if args.amp:
+        from mmengine.device import get_device
+        if get_device() == 'cpu':
+            raise ValueError(
+                '--amp needs a GPU: MMEngine\'s AmpOptimWrapper trains on '
+                'CUDA / NPU / MLU / MUSA devices only and none is visible '
+                'here; drop --amp on the CPU.')
         if cfg.optim_wrapper.get('type', 'OptimWrapper') == 'AmpOptimWrapper':
             print('AMP is already enabled in the config')
         else:

@@ -143,6 +143,19 @@ def test_cifar_missing_data_root(tmp_path, capsys):
     assert 'make_cifar.py' in line and 'download=True' in line
 
 
+def test_amp_without_gpu(tmp_path, capsys, monkeypatch):
+    """--amp on a machine without accelerator: one line, not MMEngine's
+    AssertionError from inside the Runner."""
+    import mmengine.device
+    monkeypatch.setattr(mmengine.device, 'get_device', lambda: 'cpu')
+    line = _in_process_error(capsys, 'train', *_train_args(
+        TINY_CONFIG, tmp_path), '--amp')
+    assert line == ("error: --amp needs a GPU: MMEngine's AmpOptimWrapper "
+                    'trains on CUDA / NPU / MLU / MUSA devices only and none '
+                    'is visible here; drop --amp on the CPU.')
+    assert not (tmp_path / 'work').exists()
+
+
 def test_num_classes_mismatch(tmp_path, capsys):
     """NumClassesCheckHook stops the run before the first iteration."""
     line = _in_process_error(capsys, 'train', *_train_args(
