@@ -139,7 +139,7 @@ def test_config_list_is_complete():
          for f in (100, 50, 10)]
     assert not set(expected) - set(CONFIGS)
     assert len([c for c in CONFIGS if c.startswith('lcreg/ablations/')]) \
-        == 16
+        == 18
 
 
 @pytest.mark.parametrize('rel_path', CONFIGS)
@@ -402,6 +402,15 @@ TABLE4 = {
 }
 
 
+# Design choices: (changed config key, value, where the built model has it)
+DESIGN_CHOICES = {
+    'recon-dot': ('model.neck.recon_loss.norm', 'none',
+                  lambda model: model.neck.recon_loss.norm),
+    'assign-t0.1': ('model.neck.assign_temperature', 0.1,
+                    lambda model: model.neck.assign_temperature),
+}
+
+
 def _check_table4_row(model, cfg, row):
     with_latents, fuse, recon, aug = TABLE4[row]
     neck = model.neck
@@ -434,6 +443,12 @@ def test_ablation_module_states(rel_path):
         assert neck_losses_of(model) == (True, True)
         assert num_latents != load(recipe).model.neck.num_latents
         assert config_diff(cfg, load(recipe)) == ['model.neck.num_latents']
+    elif variant in DESIGN_CHOICES:  # choices the paper leaves open
+        key, value, attribute = DESIGN_CHOICES[variant]
+        assert config_diff(cfg, load(recipe)) == [key]
+        assert attribute(model) == value != attribute(build_model(
+            load(recipe)))
+        assert neck_losses_of(model) == (True, True)
     else:  # Table 4: components
         _check_table4_row(model, cfg, variant)
         diff = config_diff(cfg, load(recipe))

@@ -10,8 +10,9 @@ model = dict(
         num_latents=40,
         fuse='concat',
         assign_temperature=1.0,
+        # cosine / 0.1 (paper-literal: norm='none'; README, ablation)
         recon_loss=dict(type='ReconstructionLoss', loss_weight=0.1,
-                        norm='none'),
+                        norm='l2', temperature=0.1),
         aug_loss=dict(type='LatentISDALoss', loss_weight=0.1, lambda0=0.5,
                       cov_type='full'),
     ),

@@ -6,8 +6,8 @@ must match its own original position best among all N::
 
     L_recon = mean_{b, n} CE(C_b[n, :], target = n)               (eq. 4)
 
-``norm='none'`` uses the raw dot products (paper-literal); ``norm='l2'`` uses
-cosine similarities divided by ``temperature``. Computed in float32 even
+``norm='none'`` uses the raw dot products (paper-literal); ``norm='l2'`` (the
+default) uses cosine similarities divided by ``temperature``. Computed in float32 even
 under autocast (raw dot products of large features overflow float16).
 """
 import torch
@@ -45,11 +45,14 @@ class ReconstructionLoss(nn.Module):
     Args:
         loss_weight (float): β of eq. 7. Defaults to 0.1 (paper).
         norm (str): ``'none'`` (paper-literal raw dot products) or ``'l2'``
-            (cosine similarity / temperature). Defaults to ``'none'``.
+            (cosine similarity / temperature). Defaults to ``'l2'``, which
+            trained better in the project's ablation (README); with
+            ``'none'`` the raw dot products grow and the loss falls to
+            ~0.03 within a few epochs.
         temperature (float): τ_r, only used by ``norm='l2'``. Defaults to 0.1.
     """
 
-    def __init__(self, loss_weight: float = 0.1, norm: str = 'none',
+    def __init__(self, loss_weight: float = 0.1, norm: str = 'l2',
                  temperature: float = 0.1):
         super().__init__()
         if norm not in NORMS:

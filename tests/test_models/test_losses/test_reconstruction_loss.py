@@ -41,7 +41,7 @@ def test_loss_norm_l2_by_hand():
 def test_loss_is_mean_over_images_and_positions():
     g = torch.Generator().manual_seed(0)
     R, X = torch.randn(3, 4, 5, generator=g), torch.randn(3, 4, 5, generator=g)
-    loss = ReconstructionLoss(loss_weight=1.0)
+    loss = ReconstructionLoss(loss_weight=1.0, norm='none')
     per_image = [F.cross_entropy(R[b] @ X[b].t(), torch.arange(4))
                  for b in range(3)]
     assert loss(R, X).item() == pytest.approx(
@@ -79,3 +79,16 @@ def test_bad_arguments():
         ReconstructionLoss(norm='l2', temperature=0)
     with pytest.raises(ValueError, match='B×N×D'):
         ReconstructionLoss()(torch.zeros(1, 2, 3), torch.zeros(1, 3, 3))
+
+
+def test_default_is_cosine_over_temperature():
+    """The default (decided by the ablation in the README): norm='l2',
+    τ_r = 0.1, β = 0.1."""
+    g = torch.Generator().manual_seed(2)
+    R, X = torch.randn(2, 3, 4, generator=g), torch.randn(2, 3, 4, generator=g)
+    loss = ReconstructionLoss()
+    assert (loss.norm, loss.temperature, loss.loss_weight) == ('l2', 0.1, 0.1)
+    cos = F.normalize(R, dim=-1) @ F.normalize(X, dim=-1).transpose(1, 2)
+    expected = 0.1 * F.cross_entropy((cos / 0.1).reshape(6, 3),
+                                     torch.arange(3).repeat(2))
+    assert loss(R, X).item() == pytest.approx(expected.item(), rel=1e-6)
