@@ -60,11 +60,12 @@ def build_config(args) -> Config:
             'work_dirs', osp.splitext(osp.basename(args.config))[0])
     if args.amp:
         from mmengine.device import get_device
-        if get_device() == 'cpu':
+        device = get_device()
+        if device not in ('cuda', 'npu', 'mlu', 'musa'):
             raise ValueError(
-                '--amp needs a GPU: MMEngine\'s AmpOptimWrapper trains on '
-                'CUDA / NPU / MLU / MUSA devices only and none is visible '
-                'here; drop --amp on the CPU.')
+                f'--amp needs a GPU: MMEngine\'s AmpOptimWrapper trains on '
+                f'CUDA / NPU / MLU / MUSA devices only and this machine has '
+                f'{device}; drop --amp.')
         if cfg.optim_wrapper.get('type', 'OptimWrapper') == 'AmpOptimWrapper':
             print('AMP is already enabled in the config')
         else:
