@@ -8,6 +8,9 @@ TORCH_SPEC ?= torch==2.14.1 torchvision==0.29.1
 STAMP := $(VENV)/.lcreg-installed
 DEMO_CONFIG := configs/demo/lcreg_resnet32_digits-lt.py
 DEMO_DIR := work_dirs/demo
+# Test processes (pytest-xdist); each test module stays in one process so its
+# module-scoped fixtures (tiny trained checkpoints) are built once.
+TEST_WORKERS ?= 2
 
 .PHONY: demo test setup clean
 
@@ -27,7 +30,7 @@ demo: $(STAMP)
 		--work-dir $(DEMO_DIR) --out $(DEMO_DIR)/test_metrics.json
 
 test: $(STAMP)
-	$(PY) -m pytest tests -q
+	$(PY) -m pytest tests -q -n $(TEST_WORKERS) --dist loadscope
 
 clean:
 	rm -rf $(VENV) work_dirs .cache
