@@ -1,7 +1,8 @@
 """Train a model from a config, the MMPretrain way.
 
     python tools/train.py CONFIG [--work-dir DIR] [--resume [CKPT]] [--amp]
-                          [--cfg-options k=v ...] [--launcher none|pytorch|slurm]
+                          [--channels-last] [--cfg-options k=v ...]
+                          [--launcher none|pytorch|slurm]
 
 A user error (missing file, malformed data, bad config key or value,
 non-finite loss) prints one line ``error: <message>`` and exits with
@@ -34,6 +35,9 @@ def parse_args(argv=None):
         'of the work dir')
     parser.add_argument('--amp', action='store_true',
                         help='mixed-precision training')
+    parser.add_argument('--channels-last', action='store_true',
+                        help='channels-last (NHWC) memory format: adds '
+                        'ChannelsLastHook to custom_hooks')
     parser.add_argument('--no-validate', action='store_true',
                         help='no evaluation during training')
     parser.add_argument(
@@ -71,6 +75,12 @@ def build_config(args) -> Config:
         else:
             cfg.optim_wrapper.type = 'AmpOptimWrapper'
             cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
+    if args.channels_last:
+        hooks = list(cfg.get('custom_hooks') or [])
+        if any(h.get('type') == 'ChannelsLastHook' for h in hooks):
+            print('ChannelsLastHook is already in the config')
+        else:
+            cfg.custom_hooks = hooks + [dict(type='ChannelsLastHook')]
     if args.resume == 'auto':
         cfg.resume, cfg.load_from = True, None
     elif args.resume is not None:

@@ -235,6 +235,17 @@ def test_missing_data_names_the_fix(reproduce, tmp_path, capsys):
     assert 'make_cifar.py' in str(err.value)
 
 
+@pytest.mark.parametrize('argv, amp, channels_last', [
+    (['--device', 'cuda'], True, True),
+    (['--device', 'cuda', '--no-amp', '--no-channels-last'], False, False),
+    (['--device', 'cpu'], False, False),
+    (['--device', 'cpu', '--channels-last'], False, True),
+])
+def test_reproduce_speed_switch_defaults(reproduce, argv, amp, channels_last):
+    args = reproduce.parse_args(argv)
+    assert (args.amp, args.channels_last) == (amp, channels_last)
+
+
 def test_reproduce_dry_run_both_methods(reproduce, cifar10_root, tmp_path,
                                         capsys):
     summary = reproduce.main([
@@ -253,6 +264,7 @@ def test_reproduce_dry_run_both_methods(reproduce, cifar10_root, tmp_path,
                     f'test_evaluator.train_dataset.data_root={cifar10_root}'):
             assert opt in cmd.split(), (name, opt)
         assert '--amp' not in cmd  # never on the CPU
+        assert '--channels-last' not in cmd  # not by default on the CPU
     assert out.count('SHORTENED schedule (--epochs-scale 0.5): 100 + 5') == 2
     assert not (tmp_path / 'summary.json').exists()
 
@@ -265,7 +277,7 @@ def test_reproduce_smoke_run(cifar10_root, tmp_path):
         [sys.executable, str(BENCH / 'reproduce.py'), '--data-root',
          cifar10_root, '--work-dir', str(work_dir), '--epochs-scale', '0.01',
          '--device', 'cpu', '--workers', '0', '--smoke-subset', '48',
-         '--parallel'],
+         '--parallel', '--channels-last'],
         cwd=REPO, env=_env(), capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, (result.stdout[-3000:] +
                                     result.stderr[-3000:])
@@ -278,7 +290,7 @@ def test_reproduce_smoke_run(cifar10_root, tmp_path):
     summary = json.loads((work_dir / 'summary.json').read_text())
     assert summary['shortened'] is True and summary['verify_md5'] is False
     assert summary['smoke_subset'] == 48 and summary['amp'] is False
-    assert summary['parallel'] is True
+    assert summary['parallel'] is True and summary['channels_last'] is True
     assert list(summary['methods']) == ['mislas', 'lcreg']
     for name, paper in (('mislas', 82.1), ('lcreg', 83.1)):
         method = summary['methods'][name]
@@ -294,6 +306,7 @@ def test_reproduce_smoke_run(cifar10_root, tmp_path):
         assert method['published_top1'] == paper
         log = (work_dir / name / 'train_output.log').read_text()
         assert 'stage 2 (classifier) from epoch 2' in log
+        assert re.search(r'ChannelsLastHook: \d+ 4-D parameters', log)
         assert ('loss_latent_aug' in log) == (name == 'lcreg')
         assert re.search(rf'^{name}\s+[\d.]+\s', out, re.M)
     # the two trainings overlapped: the pair took less than their sum

@@ -12,6 +12,7 @@ on CPUs, skipped with a warning.
 import json
 import math
 import pickle
+import re
 import warnings
 
 import pytest
@@ -57,11 +58,16 @@ def _predictions(path):
 
 def test_dist_train_then_dist_test_matches_one_process(tmp_path):
     work = tmp_path / 'dist_work'
+    # --channels-last: ChannelsLastHook converts the DDP-wrapped model
+    # (tests/test_engine/test_channels_last_hook.py has the one-process case)
     train = run_tool(
         'dist_train.sh', TINY_CONFIG, 2, '--work-dir', work,
-        '--cfg-options', 'sync_bn=torch', PORT=free_port(), timeout=600)
+        '--channels-last', '--cfg-options', 'sync_bn=torch',
+        PORT=free_port(), timeout=600)
     assert train.returncode == 0, train.stderr[-4000:]
     out = train.stdout + train.stderr
+    assert re.search(r'ChannelsLastHook: \d+ 4-D parameters', out)
+    assert 'Grad strides do not match bucket view strides' not in out
     # 97 images over 2 ranks: ceil(97 / 2) = 49 per rank, 4 batches of 16
     assert 'Epoch(train) [1][4/4]' in out
     assert 'Epoch(train) [1][5/' not in out

@@ -10,16 +10,17 @@ checkpoint with ``tools/test.py``, both as subprocesses, then prints the
 per-split table of each method (overall / many / medium / few top-1, ECE),
 the wall times, and writes ``<work-dir>/summary.json``.
 
-Only speed settings are added, through ``--cfg-options`` / ``--amp``:
-mixed precision (``--amp``, on by default on a GPU), ``--workers``
+Only speed settings are added, through ``--cfg-options`` and
+``tools/train.py``'s switches: mixed precision (``--amp``) and the
+channels-last memory format (``--channels-last``, ChannelsLastHook), both
+on by default on a GPU, ``--workers``
 dataloader workers with persistent workers and pinned memory, MMEngine's
 ``default_collate`` (one stacked image tensor per batch, so the data
 preprocessor moves and normalises a batch in one go instead of image by
 image), ``env_cfg.cudnn_benchmark`` on a GPU, and the data root. The CIFAR
 arrays are held in memory by MMPretrain's CIFAR datasets already.
-Channels-last is not set: MMEngine's data preprocessor has no switch for
-it (``tools/benchmarks/throughput.py --channels-last`` measures what it
-would give).
+(``tools/benchmarks/throughput.py --channels-last`` measures what the
+memory format gives on its own.)
 
 Data: ``--data-root`` must hold ``cifar-10-batches-py``. If it does not,
 ``--make-cifar-from DIR`` builds it with ``DIR/make_cifar.py`` from
@@ -104,6 +105,10 @@ def parse_args(argv=None):
     parser.add_argument('--no-amp', dest='amp', action='store_false',
                         help='no mixed precision (default on cuda: AMP on; '
                         'never on the CPU)')
+    parser.add_argument('--channels-last',
+                        action=argparse.BooleanOptionalAction,
+                        help='channels-last memory format (ChannelsLastHook; '
+                        'default: on with cuda, off on the CPU)')
     parser.add_argument('--workers', type=int,
                         default=min(8, os.cpu_count() or 1),
                         help='dataloader workers per loader (default: '
@@ -128,6 +133,8 @@ def parse_args(argv=None):
         parser.error(f'--smoke-subset must be >= 1, got {args.smoke_subset}')
     if args.device == 'cpu':
         args.amp = False
+    if args.channels_last is None:
+        args.channels_last = args.device == 'cuda'
     return args
 
 
@@ -384,7 +391,8 @@ def run_method(name, args, verify_md5, env):
         print(f'SMOKE TEST: {args.smoke_subset} training / test images '
               '(--smoke-subset); the numbers mean nothing.')
     train_cmd = [sys.executable, 'tools/train.py', config, '--work-dir',
-                 work_dir] + (['--amp'] if args.amp else []) + [
+                 work_dir] + (['--amp'] if args.amp else []) + (
+                     ['--channels-last'] if args.channels_last else []) + [
                      '--cfg-options'] + data_opts + speed_opts + \
         schedule_opts + smoke_opts
     test_out = osp.join(work_dir, 'test_metrics.json')
@@ -461,6 +469,7 @@ def main(argv=None):
         benchmark='CIFAR-10-LT IF100, ResNet-32, two stages (MiSLAS recipe)',
         epochs_scale=args.epochs_scale, shortened=args.epochs_scale < 1,
         smoke_subset=args.smoke_subset, device=args.device, amp=args.amp,
+        channels_last=args.channels_last,
         workers=args.workers, parallel=args.parallel,
         data_root=osp.abspath(args.data_root),
         verify_md5=verify_md5, wall_seconds=wall, methods=results)
