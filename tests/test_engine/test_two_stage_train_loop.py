@@ -246,3 +246,24 @@ def test_crt_resume_at_the_boundary_matches(tmp_path):
     for name, value in stage2[-1]['params'].items():
         assert torch.allclose(value, resumed[-1]['params'][name],
                               atol=1e-6), name
+
+
+def test_stage2_loss_is_built_on_the_model_device():
+    """The stage-2 loss is built after MMEngine moved the model (to a GPU in
+    a real run; 'meta' here): its buffers must follow the head."""
+    from types import SimpleNamespace
+
+    from lcreg.engine.runner import TwoStageTrainLoop
+    head = torch.nn.Module()
+    head.fc = torch.nn.Linear(4, 3).to('meta')
+    dataset = SimpleNamespace(metainfo=dict(class_counts=[100, 10, 1]))
+    loop = SimpleNamespace(
+        model=SimpleNamespace(head=head),
+        stage2=dict(loss=dict(type='LabelAwareSmoothingLoss',
+                              smooth_head=0.3, smooth_tail=0.0)),
+        _class_counts=lambda data: TwoStageTrainLoop._class_counts(
+            None, data))
+    loss = TwoStageTrainLoop._stage2_loss(loop, dataset)
+    assert isinstance(loss, LabelAwareSmoothingLoss)
+    assert loss.smoothing.device.type == 'meta'
+    assert loss.smoothing.shape == (3,)

@@ -136,8 +136,7 @@ class TwoStageTrainLoop(EpochBasedTrainLoop):
             preprocessor.to_onehot = False
         dataset = self.dataloader.dataset
         if cfg['loss'] is not None:
-            model.head.loss_module = MODELS.build(
-                dict(cfg['loss'], class_counts=self._class_counts(dataset)))
+            model.head.loss_module = self._stage2_loss(dataset)
         self.dataloader = self._build_stage2_dataloader(dataset)
         if fresh:
             if cfg['reset_classifier']:
@@ -161,6 +160,15 @@ class TwoStageTrainLoop(EpochBasedTrainLoop):
                     f"{'epochs' if sched.by_epoch else 'iterations'}, across "
                     f'the stage switch at epoch {self.stage1_epochs}: set its '
                     f'end to at most train_cfg.stage1_epochs')
+
+    def _stage2_loss(self, dataset) -> nn.Module:
+        """``stage2.loss`` built for ``dataset``'s class counts, on the
+        head's device: MMEngine moved the model before training began, and
+        a loss buffer left on the CPU (label-aware smoothing's per-class
+        ε) would meet CUDA labels."""
+        loss = MODELS.build(dict(self.stage2['loss'],
+                                 class_counts=self._class_counts(dataset)))
+        return loss.to(next(self.model.head.parameters()).device)
 
     def _class_counts(self, dataset):
         counts = dataset.metainfo.get('class_counts')
