@@ -45,3 +45,41 @@ def test_new_module_argument_and_plus_prefix(cfg):
     merge_cfg_options(cfg, {'model.head.init_cfg': None,
                             '+custom_flag': True})
     assert 'init_cfg' in cfg.model.head and cfg.custom_flag is True
+
+
+def test_file_variable_is_refused_naming_the_keys_that_took_it(tmp_path):
+    """A top-level variable of the file (used while it was read) would be
+    accepted and change nothing: refused, with the keys to set instead."""
+    base = tmp_path / 'base.py'
+    base.write_text(
+        'imbalance_factor = 100\n'
+        "train_dataset = dict(type='CIFAR10LT', imbalance_factor="
+        'imbalance_factor)\n'
+        'train_dataloader = dict(dataset=train_dataset)\n'
+        'val_evaluator = dict(type="LongTailMetric", '
+        'train_dataset=train_dataset)\n')
+    child = tmp_path / 'if50.py'
+    child.write_text("_base_ = ['base.py']\nimbalance_factor = 50\n"
+                     "train_dataloader = dict(dataset=dict("
+                     "imbalance_factor=50))\n")
+    cfg = Config.fromfile(str(child))
+    assert cfg.imbalance_factor == 50  # the file variable
+    with pytest.raises(UnknownConfigKeyError) as e:
+        merge_cfg_options(cfg, {'imbalance_factor': 10})
+    msg = str(e.value)
+    assert "'imbalance_factor' is a variable of" in msg
+    assert 'if50.py' in msg and 'would change nothing' in msg
+    assert ('train_dataloader.dataset.imbalance_factor, '
+            'val_evaluator.train_dataset.imbalance_factor.') in msg
+    with pytest.raises(UnknownConfigKeyError, match='variable of'):
+        merge_cfg_options(cfg, {'train_dataset.imbalance_factor': 10})
+    # a typo is not pointed at the file variable
+    with pytest.raises(UnknownConfigKeyError) as e:
+        merge_cfg_options(cfg, {'imbalanc_factor': 10})
+    assert 'Did you mean' not in str(e.value)
+    # the keys the Runner reads, and '+' on purpose, still merge
+    merge_cfg_options(cfg, {'train_dataloader.dataset.imbalance_factor': 10,
+                            'val_evaluator.train_dataset.imbalance_factor':
+                            10, '+imbalance_factor': 10})
+    assert cfg.train_dataloader.dataset.imbalance_factor == 10
+    assert cfg.val_evaluator.train_dataset.imbalance_factor == 10
