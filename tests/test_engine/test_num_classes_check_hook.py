@@ -95,3 +95,39 @@ def test_hook_checks_built_loops_before_run_and_each_once(digits_lt):
     hook.before_train(runner)
     assert hook._checked == {'train_dataloader.dataset',
                              'test_dataloader.dataset'}
+
+
+def test_metric_counts_must_be_those_of_the_training_set(digits_lt):
+    from lcreg.engine.hooks.num_classes_check_hook import check_metric_counts
+    from lcreg.evaluation import LongTailMetric
+    counts = list(digits_lt.metainfo['class_counts'])
+    same = SimpleNamespace(metrics=[LongTailMetric(class_counts=counts)])
+    check_metric_counts(digits_lt, same, 'val_evaluator')
+    other = counts[:-1] + [counts[-1] + 1]
+    with pytest.raises(ValueError) as err:
+        check_metric_counts(digits_lt, SimpleNamespace(metrics=[
+            LongTailMetric(class_counts=counts),
+            LongTailMetric(class_counts=other)]), 'val_evaluator')
+    msg = str(err.value)
+    assert msg.startswith('val_evaluator.1.class_counts (LongTailMetric) has '
+                          f'the training counts 10 classes, {sum(other)} ')
+    assert (f'train_dataloader.dataset has 10 classes, {sum(counts)} images, '
+            f'{max(counts)} to {min(counts)} per class') in msg
+    # metrics without class counts (e.g. MMPretrain's Accuracy) are skipped
+    check_metric_counts(digits_lt, SimpleNamespace(metrics=[object()]),
+                        'val_evaluator')
+
+
+def test_train_tool_refuses_a_metric_of_another_training_set(tmp_path,
+                                                             capsys):
+    """Only train_dataloader.dataset.imbalance_factor overridden: the run
+    stops before the first iteration, naming both keys."""
+    from fixtures.tool_runs import TINY_CONFIG, run_in_process
+    status = run_in_process(
+        'train', TINY_CONFIG, '--work-dir', tmp_path, '--cfg-options',
+        'train_dataloader.dataset.imbalance_factor=5')
+    err = capsys.readouterr().err
+    assert status == 2
+    assert 'error: val_evaluator.train_dataset (LongTailMetric)' in err
+    assert 'train_dataloader.dataset has 10 classes' in err
+    assert not list(tmp_path.glob('*.pth'))

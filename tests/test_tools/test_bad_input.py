@@ -96,6 +96,14 @@ def _subprocess_error(result) -> str:
     return line
 
 
+def _training_set(**settings):
+    """``--cfg-options`` giving the training set and the metric's copy of
+    it (``val_evaluator.train_dataset``) the same ``settings``."""
+    return [f'{key}.{name}={value}' for name, value in settings.items()
+            for key in ('train_dataloader.dataset',
+                        'val_evaluator.train_dataset')]
+
+
 def _train_args(config, tmp_path, *options):
     args = [config, '--work-dir', tmp_path / 'work']
     if options:
@@ -198,8 +206,7 @@ def test_list_label_out_of_range(tmp_path, list_config, list_root,
 def test_missing_image_error_mode(tmp_path, list_config, list_root,
                                   capsys):
     line = _in_process_error(capsys, 'train', *_train_args(
-        list_config, tmp_path,
-        'train_dataloader.dataset.ann_file=missing_image.txt',
+        list_config, tmp_path, *_training_set(ann_file='missing_image.txt'),
         'train_dataloader.sampler.shuffle=False'))
     image = list_root / 'images' / 'gone.png'
     assert line == (
@@ -215,9 +222,8 @@ def test_missing_image_skip_mode_trains_and_warns(tmp_path, list_config,
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter('always')
         status = run_in_process('train', *_train_args(
-            list_config, tmp_path,
-            'train_dataloader.dataset.ann_file=missing_image.txt',
-            'train_dataloader.dataset.on_missing_image=skip',
+            list_config, tmp_path, *_training_set(
+                ann_file='missing_image.txt', on_missing_image='skip'),
             'train_dataloader.sampler.shuffle=False',
             'train_cfg.max_epochs=1', 'train_cfg.stage1_epochs=1',
             'train_cfg.val_interval=2'))
@@ -246,8 +252,7 @@ def test_class_without_images_in_label_aware_smoothing_stage(
     """Stage 2 alone (stage1_epochs=0): label-aware smoothing needs every
     class to have training images."""
     line = _in_process_error(capsys, 'train', *_train_args(
-        list_config, tmp_path,
-        'train_dataloader.dataset.ann_file=no_class_9.txt',
+        list_config, tmp_path, *_training_set(ann_file='no_class_9.txt'),
         'train_cfg.stage1_epochs=0'))
     assert line == (
         'error: LabelAwareSmoothingLoss: class_counts[9] = 0; every count '

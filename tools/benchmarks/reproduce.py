@@ -324,16 +324,20 @@ def smoke_subset_indices(labels, subset: int) -> list:
 
 def smoke_options(cfg, subset: int, data_root: str, verify_md5: bool):
     """SMOKE TEST ONLY: ``indices`` of the training set (every class kept,
-    see :func:`smoke_subset_indices`) and of the validation / test sets
-    (their first ``subset`` images)."""
+    see :func:`smoke_subset_indices`; the metrics' copies of the training
+    set get them too) and of the validation / test sets (their first
+    ``subset`` images)."""
     import copy
 
     from mmpretrain.registry import DATASETS
     train_cfg = copy.deepcopy(cfg.train_dataloader.dataset)
     train_cfg.update(data_root=data_root, verify_md5=verify_md5, pipeline=[])
     labels = DATASETS.build(train_cfg).get_gt_labels()
-    opts = [option(cfg, 'train_dataloader.dataset.indices',
-                   smoke_subset_indices(labels, subset))]
+    indices = smoke_subset_indices(labels, subset)
+    opts = [option(cfg, 'train_dataloader.dataset.indices', indices)]
+    for key in ('val_evaluator', 'test_evaluator'):  # same training set
+        if has_key(cfg, f'{key}.train_dataset'):
+            opts.append(option(cfg, f'{key}.train_dataset.indices', indices))
     for key in ('val_dataloader', 'test_dataloader'):
         if has_key(cfg, key):
             opts.append(option(cfg, f'{key}.dataset.indices', subset))

@@ -13,6 +13,13 @@ before training, validation and testing,
   the toolbox convention),
 
 and raises one ``ValueError`` naming the config keys and the dataset.
+
+Before training it also compares the per-class training counts of the
+validation metric (``val_evaluator.train_dataset`` of
+:class:`LongTailMetric`, a separate copy of the training-set config) with
+those of ``train_dataloader.dataset``: overriding only one of them (say
+``train_dataloader.dataset.imbalance_factor``) would otherwise report
+many / medium / few groups of another training set.
 """
 from typing import List, Optional, Tuple
 
@@ -87,6 +94,37 @@ def check_num_classes(model, dataset, where: str) -> None:
             f'use the dataset the config was written for.')
 
 
+def _describe(counts) -> str:
+    return (f'{len(counts)} classes, {sum(counts)} images, '
+            f'{max(counts)} to {min(counts)} per class')
+
+
+def check_metric_counts(dataset, evaluator, where: str) -> None:
+    """Raise ``ValueError`` if a metric of ``evaluator`` groups classes by
+    other training counts than ``dataset.metainfo['class_counts']``."""
+    train = (getattr(dataset, 'metainfo', None) or {}).get('class_counts')
+    metrics = getattr(evaluator, 'metrics', None) or []
+    if train is None:
+        return
+    train = [int(c) for c in train]
+    for i, metric in enumerate(metrics):
+        if not hasattr(metric, 'class_counts'):
+            continue
+        counts = list(metric.class_counts)
+        if counts == train:
+            continue
+        key = where if len(metrics) == 1 else f'{where}.{i}'
+        source = ('train_dataset' if getattr(metric, 'train_dataset', None)
+                  else 'class_counts')
+        raise ValueError(
+            f'{key}.{source} ({type(metric).__name__}) has the training '
+            f'counts {_describe(counts)}, but train_dataloader.dataset has '
+            f'{_describe(train)}: the many / medium / few groups would be '
+            f'those of another training set. Give both the same settings '
+            f'(e.g. imbalance_factor, ann_file, data_root, indices in both '
+            f'{key}.{source} and train_dataloader.dataset).')
+
+
 @HOOKS.register_module()
 class NumClassesCheckHook(Hook):
     """Check the number of classes of model and data before each phase.
@@ -122,6 +160,10 @@ class NumClassesCheckHook(Hook):
 
     def before_train(self, runner) -> None:
         self._check(runner, runner.train_loop, 'train_dataloader.dataset')
+        val_loop = getattr(runner, '_val_loop', None)
+        if isinstance(val_loop, BaseLoop):
+            check_metric_counts(runner.train_loop.dataloader.dataset,
+                                val_loop.evaluator, 'val_evaluator')
 
     def before_val(self, runner) -> None:
         self._check(runner, runner.val_loop, 'val_dataloader.dataset')
