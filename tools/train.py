@@ -21,14 +21,15 @@ from mmengine.runner import Runner  # noqa: E402
 import lcreg  # noqa: E402,F401  (registers the toolbox's modules)
 from lcreg.engine.runner import setup_cpu_distributed  # noqa: E402
 from lcreg.utils import merge_cfg_options  # noqa: E402
-from lcreg.utils.cli import drop_disabled_hooks, run_cli  # noqa: E402
+from lcreg.utils.cli import (default_work_dir, drop_disabled_hooks,  # noqa: E402
+                             run_cli)
 
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description='Train a classifier')
     parser.add_argument('config', help='train config file path')
     parser.add_argument('--work-dir', help='where to save logs and models '
-                        '(default: work_dirs/<config name>)')
+                        '(default: work_dirs/<config path below configs/>)')
     parser.add_argument(
         '--resume', nargs='?', type=str, const='auto',
         help='resume from CKPT; without CKPT, from the latest checkpoint '
@@ -60,8 +61,7 @@ def build_config(args) -> Config:
     if args.work_dir is not None:
         cfg.work_dir = args.work_dir
     elif cfg.get('work_dir') is None:
-        cfg.work_dir = osp.join(
-            'work_dirs', osp.splitext(osp.basename(args.config))[0])
+        cfg.work_dir = default_work_dir(args.config)
     if args.amp:
         from mmengine.device import get_device
         device = get_device()

@@ -56,6 +56,23 @@ def run_cli(main: Callable, argv=None) -> None:
         sys.exit(2)
 
 
+def default_work_dir(config_path: str) -> str:
+    """``work_dirs/<config path below configs/, without .py>``.
+
+    Recipes of different methods share file names (configs/lcreg/X.py and
+    configs/mislas/X.py), so the folder is kept:
+    ``configs/lcreg/resnet32_cifar10-lt-if100.py`` →
+    ``work_dirs/lcreg/resnet32_cifar10-lt-if100``. A config outside any
+    ``configs`` folder gets ``work_dirs/<file name>``.
+    """
+    parts = osp.normpath(osp.abspath(config_path)).split(os.sep)
+    name = osp.splitext(parts[-1])[0]
+    if 'configs' in parts[:-1]:
+        below = len(parts) - 1 - parts[::-1].index('configs')
+        return osp.join('work_dirs', *parts[below + 1:-1], name)
+    return osp.join('work_dirs', name)
+
+
 def drop_disabled_hooks(cfg: Config) -> None:
     """``default_hooks.<name>=None`` switches any default hook off.
 

@@ -83,3 +83,14 @@ def test_file_variable_is_refused_naming_the_keys_that_took_it(tmp_path):
                             10, '+imbalance_factor': 10})
     assert cfg.train_dataloader.dataset.imbalance_factor == 10
     assert cfg.val_evaluator.train_dataset.imbalance_factor == 10
+
+
+def test_default_work_dir_keeps_the_method_folder(tmp_path):
+    from lcreg.utils.cli import default_work_dir
+    assert default_work_dir('configs/lcreg/resnet32_cifar10-lt-if100.py') == \
+        'work_dirs/lcreg/resnet32_cifar10-lt-if100'
+    assert default_work_dir('configs/mislas/resnet32_cifar10-lt-if100.py') \
+        == 'work_dirs/mislas/resnet32_cifar10-lt-if100'
+    assert default_work_dir(str(tmp_path / 'configs' / 'a' / 'b' / 'x.py')) \
+        == 'work_dirs/a/b/x'
+    assert default_work_dir(str(tmp_path / 'mine.py')) == 'work_dirs/mine'
