@@ -20,10 +20,13 @@ from mmengine.runner import Runner  # noqa: E402
 
 import lcreg  # noqa: E402,F401  (registers the toolbox's modules)
 from lcreg.engine.runner import setup_cpu_distributed  # noqa: E402
+from lcreg.engine.runner.checkpoint_fit import \
+    CheckpointFitHook  # noqa: E402
 from lcreg.evaluation.split_table import (dump_metrics_json,  # noqa: E402
                                           format_split_table)
 from lcreg.utils import merge_cfg_options  # noqa: E402
-from lcreg.utils.cli import drop_disabled_hooks, run_cli  # noqa: E402
+from lcreg.utils.cli import (default_work_dir, drop_disabled_hooks,  # noqa: E402
+                             run_cli)
 
 
 def parse_args(argv=None):
@@ -33,7 +36,7 @@ def parse_args(argv=None):
     parser.add_argument('config', help='test config file path')
     parser.add_argument('checkpoint', help='checkpoint file')
     parser.add_argument('--work-dir', help='where to save the test logs '
-                        '(default: work_dirs/<config name>)')
+                        '(default: work_dirs/<config path below configs/>)')
     parser.add_argument('--out', help='write the metrics to this JSON file '
                         '(default: <work dir>/test_metrics.json)')
     parser.add_argument(
@@ -59,11 +62,11 @@ def main(argv=None):
     if args.work_dir is not None:
         cfg.work_dir = args.work_dir
     elif cfg.get('work_dir') is None:
-        cfg.work_dir = osp.join(
-            'work_dirs', osp.splitext(osp.basename(args.config))[0])
+        cfg.work_dir = default_work_dir(args.config)
     cfg.load_from = args.checkpoint
     setup_cpu_distributed(cfg, args.launcher)
     runner = Runner.from_cfg(cfg)
+    runner.register_hook(CheckpointFitHook(args.checkpoint, args.config))
     metrics = runner.test()
     if is_main_process():
         out = args.out or osp.join(cfg.work_dir, 'test_metrics.json')
