@@ -191,10 +191,27 @@ def test_unknown_stage2_key_is_refused(tmp_path):
 
 
 def test_stage1_scheduler_crossing_the_switch_is_refused(tmp_path):
+    """Refused before the first epoch, not at the switch (after stage 1)."""
     cfg = make_cfg(tmp_path, stage1=1, total=2)
     cfg.param_scheduler[0].end = 2  # warm-up into stage 2
+    runner = Runner.from_cfg(cfg)
     with pytest.raises(ValueError, match=r'param_scheduler\[0\]'):
-        Runner.from_cfg(cfg).train()
+        runner.train()
+    assert runner.iter == 0 and not list(tmp_path.glob('epoch_*.pth'))
+
+
+def test_scheduler_that_would_never_run_is_refused(tmp_path):
+    """Stage 2 alone (stage1_epochs=0) with the full recipe's schedulers:
+    the stage-2 cosine begins after the last epoch."""
+    cfg = make_cfg(tmp_path, stage1=0, total=2)
+    cfg.param_scheduler[2].begin, cfg.param_scheduler[2].end = 5, 7
+    runner = Runner.from_cfg(cfg)
+    with pytest.raises(ValueError) as err:
+        runner.train()
+    assert str(err.value).startswith(
+        'param_scheduler[2] (CosineAnnealingLR) begins at epoch 5, but '
+        'training ends at max_epochs=2: it would never run.')
+    assert runner.iter == 0
 
 
 def test_crt_reset_depends_on_seed_and_switch_epoch_only():

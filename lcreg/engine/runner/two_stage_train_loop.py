@@ -100,6 +100,11 @@ class TwoStageTrainLoop(EpochBasedTrainLoop):
         model = self.runner.model
         return model.module if is_model_wrapper(model) else model
 
+    def run(self):
+        """Check the schedulers before the first epoch, then train."""
+        self._check_schedulers()
+        return super().run()
+
     def run_epoch(self) -> None:
         if self.stage == 2 and not self.in_stage2:
             # Fresh switch at the boundary; when resuming inside stage 2 the
@@ -123,7 +128,6 @@ class TwoStageTrainLoop(EpochBasedTrainLoop):
             f'stage 2 (classifier) from epoch {self._epoch}: representation '
             f'frozen, sampler {cfg["sampler"]["type"]}, loss '
             f'{(cfg["loss"] or {}).get("type", "unchanged")}')
-        self._check_schedulers()
         self._set_trainable('representation', False)
         self._set_trainable('classifier', cfg['train_classifier'])
         self._set_trainable('scale', cfg['train_scale'])
@@ -145,11 +149,22 @@ class TwoStageTrainLoop(EpochBasedTrainLoop):
         self.in_stage2 = True
 
     def _check_schedulers(self) -> None:
-        """A stage-1 scheduler must not run into stage 2."""
+        """Before the first epoch (and again when resuming): a stage-1
+        scheduler must not run into stage 2, and an epoch-based scheduler
+        must begin before ``max_epochs`` (else it would never run, e.g. a
+        recipe's stage-2 cosine after ``stage1_epochs=0, max_epochs=10``)."""
         schedulers = self.runner.param_schedulers or []
         if isinstance(schedulers, dict):
             schedulers = [s for group in schedulers.values() for s in group]
         for i, sched in enumerate(schedulers):
+            if sched.by_epoch and sched.begin >= self.max_epochs:
+                raise ValueError(
+                    f'param_scheduler[{i}] ({type(sched).__name__}) begins '
+                    f'at epoch {sched.begin}, but training ends at '
+                    f'max_epochs={self.max_epochs}: it would never run. Set '
+                    f'its begin / end inside the run (stage 2 is epochs '
+                    f'{self.stage1_epochs} to {self.max_epochs}) or remove '
+                    'it.')
             boundary = self.stage1_epochs
             if not sched.by_epoch:
                 boundary *= len(self.dataloader)
