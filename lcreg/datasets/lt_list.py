@@ -571,11 +571,14 @@ class LTListDataset(BaseDataset):
                 UserWarning, stacklevel=3)
 
     def _missing_error(self, idx: int, path: str) -> FileNotFoundError:
+        # skipping is for training sets only (an evaluation would score a
+        # neighbouring image)
+        skip = '' if self.test_mode else \
+            ", or set on_missing_image='skip'"
         return FileNotFoundError(
             f'{type(self).__name__}: image {path!r} ({self.ann_file}, '
             f'{self._where(idx)}) does not exist; fix data_prefix '
-            f'(now {self.img_prefix!r}) or the list, or set '
-            "on_missing_image='skip'.")
+            f'(now {self.img_prefix!r}) or the list{skip}.')
 
     def __getitem__(self, idx: int) -> dict:
         """Run the pipeline on sample ``idx`` (see the module docstring for

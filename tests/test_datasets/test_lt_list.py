@@ -366,6 +366,11 @@ def test_missing_image_error(tmp_path):
     assert 'gone.png' in message and 'train.txt' in message
     assert 'line 2' in message and "on_missing_image='skip'" in message
     assert '\n' not in message
+    # an evaluation set is not offered 'skip' (refused with test_mode)
+    with pytest.raises(FileNotFoundError) as info:
+        _missing_setup(tmp_path, test_mode=True)[1]
+    assert 'gone.png' in str(info.value)
+    assert 'on_missing_image' not in str(info.value)
 
 
 def test_missing_image_skip(tmp_path):
