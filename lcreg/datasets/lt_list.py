@@ -58,6 +58,7 @@ ON_MISSING_IMAGE = ('error', 'skip')
 _MAX_LABEL_DIGITS = 18  # int64 holds every 18-digit number
 _NUM_MISSING_EXAMPLES = 5
 _SPACE, _NEWLINE, _CR, _MINUS, _ZERO, _NINE = 32, 10, 13, 45, 48, 57
+_BOM = b'\xef\xbb\xbf'  # UTF-8 byte-order mark (skipped at the start)
 
 
 class _ParsedSamples(NamedTuple):
@@ -103,7 +104,7 @@ def parse_list_bytes(data: bytes, ann_file: str) -> _ParsedSamples:
     if len(buf) and buf[-1] != _NEWLINE:
         line_end = np.append(line_end, len(buf))
     line_start = np.empty_like(line_end)
-    line_start[:1] = 0
+    line_start[:1] = len(_BOM) if data.startswith(_BOM) else 0
     line_start[1:] = line_end[:-1] + 1
     has_cr = (line_end > line_start) & (buf[line_end - 1] == _CR)
     line_end = line_end - has_cr
@@ -119,6 +120,8 @@ def parse_list_bytes(data: bytes, ann_file: str) -> _ParsedSamples:
     k = np.searchsorted(space, end) - 1
     sep = np.where(k >= 0, space[np.maximum(k, 0)] if len(space) else -1, -1)
     bad_sep = (sep <= start) | (sep >= end - 1)
+    # 'path  3': the path would end with a space (and later not be found)
+    double = ~bad_sep & (buf[np.maximum(sep - 1, 0)] == _SPACE)
 
     # Label token: optional '-' then decimal digits.
     label_start = np.where(bad_sep, end, sep + 1)
@@ -135,12 +138,18 @@ def parse_list_bytes(data: bytes, ann_file: str) -> _ParsedSamples:
     is_digit = (chars >= _ZERO) & (chars <= _NINE)
     bad_label |= ~bad_sep & (in_token & ~is_digit).any(axis=1)
 
-    bad = bad_sep | bad_label
+    bad = bad_sep | bad_label | double
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
         line = _line_text(data, start[i], end[i])
-        problem = ('no space between path and label' if bad_sep[i] else
-                   'the label is not an integer')
+        if line != line.rstrip():
+            problem = 'whitespace at the end of the line'
+        elif bad_sep[i]:
+            problem = 'no space between path and label'
+        elif double[i]:
+            problem = 'more than one space before the label'
+        else:
+            problem = 'the label is not an integer'
         raise ValueError(
             f'{ann_file}: line {line_number[i]}: malformed line {line!r} '
             f'({problem}); {fmt}, fix or remove this line.')

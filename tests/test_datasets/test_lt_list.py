@@ -245,7 +245,9 @@ def test_missing_data_root_and_ann_file(tmp_path):
 @pytest.mark.parametrize('content, lineno, problem', [
     ('a.jpg 0\nb.jpg\n', 2, 'no space'),
     ('a.jpg 0\n\nb.jpg x1\n', 3, 'not an integer'),
-    ('a.jpg 0\nb.jpg \n', 2, 'no space'),
+    ('a.jpg 0\nb.jpg \n', 2, 'whitespace at the end of the line'),
+    ('a.jpg 0 \n', 1, 'whitespace at the end of the line'),
+    ('a.jpg 0\nb.jpg  1\n', 2, 'more than one space before the label'),
     (' 3\n', 1, 'no space'),
     ('a.jpg 1.5\n', 1, 'not an integer'),
     ('a.jpg 0\nb.jpg 1\nc.jpg -\n', 3, 'not an integer'),
@@ -256,6 +258,15 @@ def test_malformed_lines(tmp_path, content, lineno, problem):
     message = _error(ValueError, ann_file=str(ann))
     assert f'bad_list.txt: line {lineno}: malformed line' in message
     assert problem in message and 'fix or remove this line' in message
+
+
+def test_utf8_byte_order_mark_is_skipped(tmp_path):
+    ann = tmp_path / 'bom.txt'
+    ann.write_bytes(b'\xef\xbb\xbfa b.jpg 1\nc.jpg 0\n')
+    dataset = LTListDataset(ann_file=str(ann), data_prefix=str(tmp_path),
+                            num_classes=2, pipeline=[])
+    assert dataset.get_data_info(0)['img_path'] == str(tmp_path / 'a b.jpg')
+    assert dataset.get_gt_labels().tolist() == [1, 0]
 
 
 def test_empty_list(tmp_path):
