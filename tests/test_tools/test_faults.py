@@ -8,7 +8,9 @@
 * a non-finite loss stops the run with the iteration and the loss terms,
   and the checkpoint saved before it still loads;
 * a checkpoint whose pickle would run code is refused by test.py and by
-  train.py --resume, and the code does not run.
+  train.py --resume, and the code does not run;
+* a file that is no checkpoint (a text file, a truncated copy) gives one
+  line naming the file, from the loader and from test.py (exit 2).
 
 The killed runs and the uninterrupted reference are subprocesses; the
 other runs call the tools' ``cli`` in this process (fixtures/tool_runs.py).
@@ -127,7 +129,7 @@ def test_non_finite_loss_stops_with_iteration_and_terms(tmp_path, capsys):
     """lr x 1e6 after epoch 1: the loss explodes in epoch 2."""
     config = write_config(tmp_path / 'diverge.py', (
         'param_scheduler = [dict(type="MultiStepLR", by_epoch=True, '
-        'milestones=[1], gamma=1e6, begin=0, end=4)]\n'))
+        'milestones=[1], gamma=1e6, begin=0, end=2)]\n'))
     work = tmp_path / 'work'
     assert run_in_process('train', config, '--work-dir', work) == 2
     err = capsys.readouterr().err
@@ -196,3 +198,58 @@ def test_malicious_checkpoint_refused_by_train_resume(tmp_path,
     _assert_refused(capsys.readouterr().err, path)
     assert not marker.exists()
     assert not list((tmp_path / 'work').glob('*.pth'))
+
+
+def _truncated_checkpoint(tmp_path):
+    whole = tmp_path / 'whole.pth'
+    torch.save(dict(meta=dict(epoch=1),
+                    state_dict=dict(w=torch.arange(64.0).reshape(8, 8))),
+               whole)
+    data = whole.read_bytes()
+    path = tmp_path / 'truncated.pth'
+    path.write_bytes(data[:len(data) // 2])
+    return path
+
+
+def _assert_not_a_checkpoint(message, path):
+    assert message.startswith(f'{path} is not a PyTorch checkpoint (or is '
+                              'damaged/truncated): '), message
+    assert '\x1b' not in message and '\n' not in message
+    assert 'refusing' not in message and 'weights_only' not in message
+
+
+@pytest.mark.parametrize('text', [
+    'hello, not a checkpoint\n',
+    # 'c' is pickle's GLOBAL opcode: torch then asks for an unlisted global
+    'checkpoint: work_dirs/run/epoch_3.pth\nsaved by tools/train.py\n',
+])
+def test_text_file_is_not_a_checkpoint(tmp_path, text):
+    path = tmp_path / 'notes.txt'
+    path.write_text(text)
+    with pytest.raises(ValueError) as err:
+        load_checkpoint_file(str(path))
+    _assert_not_a_checkpoint(str(err.value), path)
+    assert f'a text file starting with {text.splitlines()[0]!r}' in str(
+        err.value)
+
+
+def test_truncated_checkpoint_is_named(tmp_path):
+    path = _truncated_checkpoint(tmp_path)
+    with pytest.raises(ValueError) as err:
+        load_checkpoint_file(str(path), map_location='cpu')
+    _assert_not_a_checkpoint(str(err.value), path)
+    assert 'truncated copy' in str(err.value)
+    # the whole file still loads
+    whole = load_checkpoint_file(str(tmp_path / 'whole.pth'))
+    assert whole['meta'] == dict(epoch=1)
+
+
+def test_truncated_checkpoint_is_a_user_error_of_test_tool(tmp_path, capsys):
+    path = _truncated_checkpoint(tmp_path)
+    assert run_in_process('test', TINY_CONFIG, path, '--work-dir',
+                          tmp_path / 'work') == 2
+    err = capsys.readouterr().err
+    assert 'Traceback' not in err
+    line = last_line(err)
+    assert line.startswith('error: '), err[-3000:]
+    _assert_not_a_checkpoint(line[len('error: '):], path)

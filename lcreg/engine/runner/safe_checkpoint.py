@@ -7,13 +7,18 @@ numpy scalars, so MMEngine's resume fails there. Instead of falling back to
 unrestricted unpickling (which runs arbitrary code from the file), this
 module allow-lists exactly the globals our runs write, and refuses any
 other checkpoint with a message that names the file and the globals.
+A file that is not a PyTorch checkpoint at all (a text file, a truncated
+copy) is reported as such, in one line; nothing is ever unpickled without
+the allow-list.
 
 ``install()`` replaces MMEngine's loader of local files; it is called when
 ``lcreg`` is imported.
 """
 import os.path as osp
 import pickle
-from typing import List
+import re
+import zipfile
+from typing import List, Optional
 
 import numpy as np
 import torch
@@ -70,11 +75,79 @@ def _global_name(entry) -> str:
     return f'{entry.__module__}.{entry.__qualname__}'
 
 
+_ANSI = re.compile(r'\x1b\[[0-9;]*[A-Za-z]')
+#: ``torch.save``'s legacy (non-zip) format starts with this number pickled.
+_LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
+_ZIP_MAGIC = b'PK\x03\x04'
+
+
+def _plain(text: str) -> str:
+    """``text`` without ANSI escape codes, on one line."""
+    return ' '.join(_ANSI.sub('', text).split())
+
+
+def _starts_like_legacy_checkpoint(head: bytes) -> bool:
+    return any(head.startswith(pickle.dumps(_LEGACY_MAGIC, protocol=p))
+               for p in range(2, pickle.HIGHEST_PROTOCOL + 1))
+
+
+def _describe_start(head: bytes) -> str:
+    """``it is a text file starting with '...'`` or the first bytes."""
+    try:
+        text = head.decode('utf-8')
+    except UnicodeDecodeError as e:  # a character cut at the 512th byte?
+        text = head[:e.start].decode('utf-8') if e.start > len(head) - 4 \
+            else ''
+    lines = text.strip().splitlines()
+    if lines and all(c.isprintable() or c in '\t\r\n' for c in text):
+        return f'it is a text file starting with {lines[0][:40]!r}'
+    return f'it starts with the bytes {head[:16]!r}'
+
+
+def not_a_checkpoint_reason(filename: str, error: BaseException
+                            ) -> Optional[str]:
+    """Why ``filename`` is no readable ``torch.save`` file, or None when it
+    looks like one (then ``error``, what ``torch.load`` raised, stands).
+
+    Reads the file's structure only (zip records and their CRCs, the legacy
+    format's magic number); never unpickles anything.
+    """
+    with open(filename, 'rb') as f:
+        head = f.read(512)
+    if not head:
+        return 'the file is empty'
+    if head.startswith(_ZIP_MAGIC):  # torch.save's format since torch 1.6
+        try:
+            with zipfile.ZipFile(filename) as archive:
+                names = archive.namelist()
+                if not any(n.endswith('/data.pkl') or n == 'data.pkl'
+                           for n in names):
+                    return ('a zip archive without the data.pkl record of '
+                            'torch.save')
+                bad = archive.testzip()
+        except (zipfile.BadZipFile, OSError, EOFError):
+            return ('a zip archive whose end (the central directory) is '
+                    'missing or damaged, as in a truncated copy')
+        if bad is not None:
+            return f'the zip record {bad} is damaged (CRC mismatch)'
+        return None
+    if _starts_like_legacy_checkpoint(head):  # torch.save's legacy format
+        if isinstance(error, EOFError) or 'truncated' in str(error).lower():
+            return 'the data ends early, as in a truncated copy'
+        return None
+    if zipfile.is_zipfile(filename):
+        return 'a zip archive not written by torch.save'
+    return (f'{_describe_start(head)}, neither the zip archive that '
+            'torch.save writes nor its legacy format')
+
+
 def load_checkpoint_file(filename: str, map_location=None):
     """``torch.load`` a local checkpoint with ``weights_only=True``.
 
     Raises:
         FileNotFoundError: no such file.
+        ValueError: the file is not a PyTorch checkpoint, or a damaged /
+            truncated one.
         RuntimeError: the file needs a global outside ``ALLOWED_GLOBALS``
             (it could run code when unpickled); the message lists them.
     """
@@ -85,11 +158,23 @@ def load_checkpoint_file(filename: str, map_location=None):
         with torch.serialization.safe_globals(ALLOWED_GLOBALS):
             return torch.load(
                 filename, map_location=map_location, weights_only=True)
-    except pickle.UnpicklingError as e:
+    except Exception as e:
+        try:
+            reason = not_a_checkpoint_reason(filename, e)
+        except OSError:  # unreadable: torch's error says why
+            reason = None
+        if reason is not None:
+            raise ValueError(
+                f'{filename} is not a PyTorch checkpoint (or is damaged/'
+                f'truncated): {reason}; pass a .pth file saved by '
+                f'tools/train.py (e.g. <work_dir>/epoch_N.pth), or copy it '
+                f'again if the copy was cut short') from None
+        if not isinstance(e, pickle.UnpicklingError):
+            raise
         try:
             unsafe = torch.serialization.get_unsafe_globals_in_checkpoint(
                 filename)
-        except Exception:  # not a zip checkpoint: torch's message says why
+        except Exception:  # legacy format: torch's message says why
             unsafe = []
         allowed = {_global_name(g) for g in ALLOWED_GLOBALS}
         unsafe = [g for g in unsafe if g not in allowed] or ['(see below)']
@@ -99,7 +184,7 @@ def load_checkpoint_file(filename: str, map_location=None):
             f'lcreg.engine.runner.safe_checkpoint (loading them could run '
             f'arbitrary code). If you trust the file, re-save its tensors '
             f'only (e.g. torch.save({{"state_dict": ...}})). Details: '
-            f'{str(e).splitlines()[0]}') from None
+            f'{_plain(str(e).splitlines()[0])}') from None
 
 
 def install() -> None:
