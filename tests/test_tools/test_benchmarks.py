@@ -272,7 +272,72 @@ def test_reproduce_dry_run_both_methods(reproduce, cifar10_root, tmp_path,
         assert '--amp' not in cmd  # never on the CPU
         assert '--channels-last' not in cmd  # not by default on the CPU
     assert out.count('SHORTENED schedule (--epochs-scale 0.5): 100 + 5') == 2
-    assert not (tmp_path / 'summary.json').exists()
+    assert list(tmp_path.iterdir()) == []  # no work dirs, no summary
+
+
+def test_reproduce_dry_run_writes_nothing_and_needs_no_gpu(
+        reproduce, tmp_path, capsys, monkeypatch):
+    """Data missing, --make-cifar-from given, the default --device cuda on
+    a machine without a GPU: the dry run prints what it would build and
+    the commands of a GPU run, and creates no file or folder."""
+    source = tmp_path / 'shared'
+    source.mkdir()
+    marker = tmp_path / 'make_cifar_ran'
+    (source / 'make_cifar.py').write_text(
+        f'open({str(marker)!r}, "w").close()\n')
+    for name in ('cifar10-jpeg.tar.gz', 'cifar10_train_order.txt'):
+        (source / name).write_bytes(b'')
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: False)
+    before = sorted(tmp_path.rglob('*'))
+    data_root = tmp_path / 'cifar10'
+    work_dir = tmp_path / 'work'
+    summary = reproduce.main([
+        '--data-root', str(data_root), '--make-cifar-from', str(source),
+        '--work-dir', str(work_dir), '--workers', '0', '--smoke-subset',
+        '48', '--dry-run'])
+    out = capsys.readouterr().out
+    assert sorted(tmp_path.rglob('*')) == before  # nothing built or written
+    assert not marker.exists()
+    assert (f'would build {data_root} from {source / "make_cifar.py"}'
+            in out), out
+    assert 'no CUDA GPU is visible here' in out
+    assert 'assuming the re-packed copy' in out
+    assert 'verify_md5=False' in out
+    assert summary['device'] == 'cuda' and summary['verify_md5'] is False
+    assert list(summary['methods']) == ['mislas', 'lcreg']
+    commands = [line for line in out.splitlines() if line.startswith('$ ')]
+    assert len(commands) == 4
+    for name in ('mislas', 'lcreg'):
+        train = next(c for c in commands if 'tools/train.py' in c
+                     and f'configs/{name}/' in c).split()
+        test = next(c for c in commands if 'tools/test.py' in c
+                    and f'configs/{name}/' in c).split()
+        assert '--amp' in train and '--channels-last' in train
+        assert train[train.index('--work-dir') + 1] == str(work_dir / name)
+        assert f'train_dataloader.dataset.data_root={data_root}' in train
+        assert 'train_dataloader.dataset.verify_md5=False' in train
+        assert any(o.startswith('train_dataloader.dataset.indices=<')
+                   or o.startswith('+train_dataloader.dataset.indices=<')
+                   for o in train)
+        # tools/test.py has no --amp / --channels-last; the GPU settings
+        for cmd in (train, test):
+            assert '+env_cfg.cudnn_benchmark=True' in cmd or \
+                'env_cfg.cudnn_benchmark=True' in cmd
+            assert any(o.lstrip('+') == 'test_dataloader.pin_memory=True'
+                       for o in cmd)
+        assert f'test_dataloader.dataset.data_root={data_root}' in test
+        assert test[test.index('--work-dir') + 1] == str(
+            work_dir / name / 'test')
+
+
+def test_reproduce_without_gpu_refused_unless_dry_run(reproduce, tmp_path,
+                                                      monkeypatch):
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: False)
+    with pytest.raises(SystemExit) as err:
+        reproduce.main(['--data-root', str(tmp_path / 'nothing'),
+                        '--work-dir', str(tmp_path / 'work')])
+    assert 'no CUDA GPU is visible' in str(err.value)
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_reproduce_smoke_run(cifar10_root, tmp_path):

@@ -42,6 +42,13 @@ Example (one GPU)::
 ``--parallel`` trains both methods at once (two processes on the same
 device, each with ``--workers`` loader workers); the wall time in the
 summary is then that of the pair, the per-method times overlap.
+
+``--dry-run`` prints what a run would do (the data it would build, the
+train / test commands) and runs and writes nothing: no data, no folders,
+no summary. It needs no GPU: with ``--device cuda`` (the default) it prints
+the commands of a GPU run. When the data root does not exist yet it cannot
+read the md5 sums; the commands then assume what ``make_cifar.py`` builds,
+a re-packed copy (``verify_md5=False``).
 """
 import argparse
 import hashlib
@@ -122,7 +129,8 @@ def parse_args(argv=None):
                         'process each, same device, --workers each): the '
                         'small CIFAR model leaves a GPU half idle')
     parser.add_argument('--dry-run', action='store_true',
-                        help='print the commands, run nothing')
+                        help='print the commands (and the data it would '
+                        'build), run and write nothing; needs no GPU')
     args = parser.parse_args(argv)
     if not 0 < args.epochs_scale <= 1:
         parser.error(f'--epochs-scale must be in (0, 1], got '
@@ -144,9 +152,10 @@ def cifar_missing(data_root: str) -> list:
     return [f for f in CIFAR_FILES if not osp.isfile(osp.join(folder, f))]
 
 
-def make_cifar(data_root: str, source: str) -> None:
+def make_cifar(data_root: str, source: str, dry_run: bool = False) -> None:
     """Build ``data_root/cifar-10-batches-py`` with ``source/make_cifar.py``
-    (into a temporary folder, then renamed into place)."""
+    (into a temporary folder, then renamed into place). ``dry_run``: the
+    same checks, then only print what it would build."""
     absent = [f for f in MAKE_CIFAR_INPUTS
               if not osp.isfile(osp.join(source, f))]
     if absent:
@@ -154,12 +163,17 @@ def make_cifar(data_root: str, source: str) -> None:
                          f'lacks {absent}; point it at the folder with '
                          'make_cifar.py and cifar10-jpeg.tar.gz (e.g. '
                          '../shared/data).')
-    os.makedirs(data_root, exist_ok=True)
     final = osp.join(data_root, CIFAR_FOLDER)
     if osp.exists(final):
         raise SystemExit(f'reproduce.py: error: {final} exists but is '
                          f'incomplete (missing {cifar_missing(data_root)}); '
                          'delete it to rebuild.')
+    if dry_run:
+        print(f'dry run: would build {data_root} from '
+              f'{osp.join(source, "make_cifar.py")} ({final}, from '
+              f'{osp.join(source, "cifar10-jpeg.tar.gz")})')
+        return
+    os.makedirs(data_root, exist_ok=True)
     tmp = tempfile.mkdtemp(prefix='.cifar-build-', dir=data_root)
     try:
         print(f'building {final} with {osp.join(source, "make_cifar.py")}')
@@ -185,7 +199,11 @@ def official_md5(data_root: str) -> bool:
 
 
 def prepare_data(args) -> bool:
-    """Make sure the data exists; returns ``verify_md5``."""
+    """Make sure the data exists; returns ``verify_md5``.
+
+    In a dry run nothing is built; when the data is missing its md5 sums
+    can not be read, and the copy ``make_cifar.py`` would build is assumed:
+    re-packed, ``verify_md5=False`` (printed)."""
     missing = cifar_missing(args.data_root)
     if missing:
         if not args.make_cifar_from:
@@ -196,7 +214,14 @@ def prepare_data(args) -> bool:
                 'cifar10-jpeg.tar.gz, e.g. '
                 '../shared/data) or put the official CIFAR-10 python '
                 'batches there.')
-        make_cifar(args.data_root, args.make_cifar_from)
+        make_cifar(args.data_root, args.make_cifar_from, args.dry_run)
+        if args.dry_run:
+            print(f'data: {args.data_root} (not built yet, so its md5 sums '
+                  'can not be checked; assuming the re-packed copy that '
+                  'make_cifar.py builds, whose md5 sums differ from the '
+                  'official archive: verify_md5=False; a real run checks '
+                  'them after building)')
+            return False
     verify = official_md5(args.data_root)
     print(f'data: {args.data_root} ('
           + ('official md5 sums: verify_md5=True' if verify else
@@ -326,14 +351,19 @@ def smoke_options(cfg, subset: int, data_root: str, verify_md5: bool):
     """SMOKE TEST ONLY: ``indices`` of the training set (every class kept,
     see :func:`smoke_subset_indices`; the metrics' copies of the training
     set get them too) and of the validation / test sets (their first
-    ``subset`` images)."""
+    ``subset`` images). Data not built yet (a dry run): a placeholder for
+    the training indices."""
     import copy
 
     from mmpretrain.registry import DATASETS
-    train_cfg = copy.deepcopy(cfg.train_dataloader.dataset)
-    train_cfg.update(data_root=data_root, verify_md5=verify_md5, pipeline=[])
-    labels = DATASETS.build(train_cfg).get_gt_labels()
-    indices = smoke_subset_indices(labels, subset)
+    if cifar_missing(data_root):
+        indices = f'<indices_of_about_{subset}_images_once_built>'
+    else:
+        train_cfg = copy.deepcopy(cfg.train_dataloader.dataset)
+        train_cfg.update(data_root=data_root, verify_md5=verify_md5,
+                         pipeline=[])
+        labels = DATASETS.build(train_cfg).get_gt_labels()
+        indices = smoke_subset_indices(labels, subset)
     opts = [option(cfg, 'train_dataloader.dataset.indices', indices)]
     for key in ('val_evaluator', 'test_evaluator'):  # same training set
         if has_key(cfg, f'{key}.train_dataset'):
@@ -384,7 +414,8 @@ def run_method(name, args, verify_md5, env):
     config = osp.join(REPO, METHODS[name])
     cfg = Config.fromfile(config)
     work_dir = osp.abspath(osp.join(args.work_dir, name))
-    os.makedirs(work_dir, exist_ok=True)
+    if not args.dry_run:
+        os.makedirs(work_dir, exist_ok=True)
     data_opts = data_options(cfg, osp.abspath(args.data_root), verify_md5)
     speed_opts = speed_options(cfg, args.workers, args.device)
     schedule_opts, schedule = scale_schedule(cfg, args.epochs_scale)
@@ -404,22 +435,24 @@ def run_method(name, args, verify_md5, env):
         o for o in smoke_opts if not o.lstrip('+').startswith('train_')]
     result = dict(config=METHODS[name], schedule=schedule,
                   published_top1=PUBLISHED_TOP1[name])
+
+    def test_cmd(checkpoint):
+        return [sys.executable, 'tools/test.py', config, checkpoint,
+                '--work-dir', osp.join(work_dir, 'test'), '--out', test_out,
+                '--cfg-options'] + test_opts
+
     if args.dry_run:
         print('$ ' + ' '.join(train_cmd))
-        print('$ ' + ' '.join([sys.executable, 'tools/test.py', config,
-                               '<last checkpoint>', '--out', test_out,
-                               '--cfg-options'] + test_opts))
+        print('$ ' + ' '.join(test_cmd('<last checkpoint>')))
         return result
     tag = f'[{name}] ' if args.parallel else ''
     start = time.time()
     run_logged(train_cmd, osp.join(work_dir, 'train_output.log'), env, tag)
     result['train_seconds'] = time.time() - start
     checkpoint = last_checkpoint(work_dir)
-    test_cmd = [sys.executable, 'tools/test.py', config, checkpoint,
-                '--work-dir', osp.join(work_dir, 'test'), '--out', test_out,
-                '--cfg-options'] + test_opts
     start = time.time()
-    run_logged(test_cmd, osp.join(work_dir, 'test_output.log'), env, tag)
+    run_logged(test_cmd(checkpoint), osp.join(work_dir, 'test_output.log'),
+               env, tag)
     result['test_seconds'] = time.time() - start
     result['checkpoint'] = checkpoint
     result['metrics'] = load_metrics(test_out)
@@ -449,16 +482,24 @@ def format_summary(results: dict) -> str:
 
 def main(argv=None):
     args = parse_args(argv)
+    if args.dry_run:
+        print('dry run: printing what would be done; nothing is run or '
+              'written')
     if args.device == 'cuda':
         import torch
         if not torch.cuda.is_available():
-            raise SystemExit('reproduce.py: error: --device cuda but no CUDA '
-                             'GPU is visible; use --device cpu (slow).')
+            if not args.dry_run:
+                raise SystemExit('reproduce.py: error: --device cuda but no '
+                                 'CUDA GPU is visible; use --device cpu '
+                                 '(slow).')
+            print('dry run: no CUDA GPU is visible here; these are the '
+                  'commands of a run on a GPU (--device cuda)')
     verify_md5 = prepare_data(args)
     env = dict(os.environ)
     if args.device == 'cpu':
         env['CUDA_VISIBLE_DEVICES'] = ''
-    os.makedirs(args.work_dir, exist_ok=True)
+    if not args.dry_run:
+        os.makedirs(args.work_dir, exist_ok=True)
     start = time.time()
     if args.parallel and not args.dry_run:
         with ThreadPoolExecutor(len(args.methods)) as pool:
