@@ -34,13 +34,19 @@ def check_device(device: str) -> str:
     return device
 
 
+def require_file(path: str, what: str) -> str:
+    """``path`` if it is a file, else FileNotFoundError naming ``what``
+    (the argument, e.g. ``'--image'``) and the path."""
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'{what} {path} does not exist.')
+    return path
+
+
 def load_config(path: str, cfg_options: Optional[dict] = None) -> Config:
     """``Config.fromfile`` + checked ``--cfg-options``; sets the default
     scope (``mmpretrain``) so that registries resolve our modules."""
     from mmengine.registry import init_default_scope
-    if not osp.isfile(path):
-        raise FileNotFoundError(f'config file {path} does not exist.')
-    cfg = Config.fromfile(path)
+    cfg = Config.fromfile(require_file(path, 'config file'))
     merge_cfg_options(cfg, cfg_options)
     init_default_scope(cfg.get('default_scope', 'mmpretrain'))
     return cfg
@@ -49,9 +55,13 @@ def load_config(path: str, cfg_options: Optional[dict] = None) -> Config:
 def load_model(cfg: Config, checkpoint: str, device: str) -> torch.nn.Module:
     """The config's model with the checkpoint's weights, in eval mode."""
     from mmpretrain.apis import init_model
-    if not osp.isfile(checkpoint):
-        raise FileNotFoundError(f'checkpoint {checkpoint} does not exist.')
-    return init_model(cfg, checkpoint, device=check_device(device))
+
+    from lcreg.engine.runner.checkpoint_fit import check_checkpoint_fits
+    model = init_model(cfg, require_file(checkpoint, 'checkpoint'),
+                       device=check_device(device))
+    # init_model loads non-strictly: refuse a checkpoint of another recipe
+    check_checkpoint_fits(model, checkpoint, cfg.filename)
+    return model
 
 
 def latent_neck(model: torch.nn.Module):
@@ -98,8 +108,7 @@ def load_image(path: str, cfg: Config, flips_channels: bool) -> dict:
     """
     import mmcv
     from mmengine.dataset import Compose, pseudo_collate
-    if not osp.isfile(path):
-        raise FileNotFoundError(f'image {path} does not exist.')
+    require_file(path, 'image')
     pipeline = test_pipeline_cfg(cfg)
     if pipeline and str(pipeline[0].get('type', '')).startswith('LoadImage'):
         results = dict(img_path=path)

@@ -281,7 +281,7 @@ def test_per_class_accuracy_needs_counts(trained, runs, tmp_path):
     tool = _load_tool('per_class_accuracy')
     assert pc.load_test_metrics(str(trained['test_json']))[
         'class_counts'] is None
-    with pytest.raises(SystemExit, match='have no lt/class_counts; pass '
+    with pytest.raises(ValueError, match='have no lt/class_counts; pass '
                        '--config'):
         tool.main([str(trained['test_json']), '--out',
                    str(tmp_path / 'x.png')])
@@ -314,7 +314,7 @@ def test_reliability_diagram_ece_is_the_metric(trained, runs, tmp_path):
     tool.main(['--predictions', str(runs['out'] / 'predictions.npz'),
                '--bins', '5', '--out', str(tmp_path / 'r5.png')])
     assert _png_size(tmp_path / 'r5.png') == (600, 750)
-    with pytest.raises(SystemExit):
+    with pytest.raises(FileNotFoundError, match='--predictions .*missing'):
         tool.main(['--predictions', str(tmp_path / 'missing.npz')])
 
 

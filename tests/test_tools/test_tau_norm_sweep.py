@@ -109,8 +109,8 @@ def test_refuses_a_head_without_tau_norm(tmp_path):
 def test_refuses_a_checkpoint_of_another_model(tmp_path):
     torch.save(dict(state_dict=dict(other=torch.zeros(1)), meta=dict()),
                tmp_path / 'other.pth')
-    with pytest.raises(ValueError, match=r'does not match .*unexpected keys '
-                       r"\['other'\]"):
+    with pytest.raises(ValueError, match=r'does not fit the model of .*'
+                       r'1 unexpected keys \(other\)'):
         _tool().main([str(CONFIG), str(tmp_path / 'other.pth'),
                       '--device', 'cpu'])
 
@@ -125,3 +125,14 @@ def test_linear_head_checkpoint_loads_with_scale_one(checkpoint, tmp_path):
     model = _tool().build_model(cfg, str(path), 'cpu')
     assert torch.equal(model.head.scale, torch.ones(10))
     assert torch.equal(model.head.fc.weight, state['head.fc.weight'])
+
+
+def test_warns_when_the_val_split_is_the_test_set():
+    from mmengine.config import Config
+    find = _tool().split_is_the_test_set
+    cfg = Config.fromfile(str(REPO / 'configs' / 'mislas' /
+                              'resnet50_imagenet-lt.py'))
+    assert find(cfg, 'val') == 'ImageNet_LT/ImageNet_LT_test.txt'
+    assert find(cfg, 'test') == ''
+    cfg.val_dataloader.dataset.ann_file = 'ImageNet_LT/ImageNet_LT_val.txt'
+    assert find(cfg, 'val') == ''

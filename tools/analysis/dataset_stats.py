@@ -18,9 +18,10 @@ import os
 import os.path as osp
 import sys
 
-from mmengine.config import Config, DictAction
+from mmengine.config import DictAction
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+sys.path.insert(0, REPO)  # run from a checkout without installing
 FIG_SIZE_INCHES, FIG_DPI = (8, 4), 100  # -> 800 x 400 pixels
 
 
@@ -67,8 +68,8 @@ def class_counts_of(dataset):
     if counts is not None:
         return np.asarray(counts, dtype=np.int64)
     if not hasattr(dataset, 'get_gt_labels'):
-        raise SystemExit(
-            f'dataset_stats.py: error: {type(dataset).__name__} has neither '
+        raise TypeError(
+            f'{type(dataset).__name__} has neither '
             "metainfo['class_counts'] nor get_gt_labels(); use a dataset of "
             'this toolbox or of MMPretrain.')
     labels = np.asarray(dataset.get_gt_labels(), dtype=np.int64)
@@ -120,22 +121,16 @@ def plot_class_counts(counts, out_file, title, many_thr, few_thr):
 
 def main(argv=None):
     args = parse_args(argv)
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
+    import lcreg  # noqa: F401  (registration)
+    from lcreg.analysis import model_io
+    from mmpretrain.registry import DATASETS
+
+    cfg = model_io.load_config(args.config, args.cfg_options)
     key = f'{args.split}_dataloader'
     loader_cfg = cfg.get(key)
     if not isinstance(loader_cfg, dict) or 'dataset' not in loader_cfg:
-        raise SystemExit(
-            f'dataset_stats.py: error: {args.config} has no {key}.dataset; '
-            f'add it or choose another --split.')
-
-    sys.path.insert(0, REPO)  # run from a checkout without installing
-    import lcreg  # noqa: F401  (registration)
-    from mmengine.registry import init_default_scope
-    from mmpretrain.registry import DATASETS
-
-    init_default_scope(cfg.get('default_scope', 'mmpretrain'))
+        raise KeyError(f'{args.config} has no {key}.dataset; add it or '
+                       'choose another --split.')
     dataset_cfg = drop_pipelines(copy.deepcopy(loader_cfg['dataset']))
     dataset = DATASETS.build(dataset_cfg)
     counts = class_counts_of(dataset)
@@ -164,5 +159,11 @@ def main(argv=None):
     print(f'histogram: {out_file}')
 
 
+def cli(argv=None):
+    """``main`` with one-line user errors (see lcreg.utils.cli)."""
+    from lcreg.utils.cli import run_cli
+    run_cli(main, argv)
+
+
 if __name__ == '__main__':
-    main()
+    cli()

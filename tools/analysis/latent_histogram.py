@@ -43,6 +43,7 @@ from mmengine.utils import ProgressBar  # noqa: E402
 import lcreg  # noqa: E402,F401  (registers the toolbox's modules)
 from lcreg.analysis import latent_stats as ls  # noqa: E402
 from lcreg.analysis import model_io  # noqa: E402
+from lcreg.utils.cli import run_cli  # noqa: E402
 
 DPI = 100
 IMAGE_FIG_INCHES = (10, 4)  # -> 1000 x 400 pixels per image
@@ -241,9 +242,9 @@ def run_split(args, cfg, model, flips):
         else args.latents
     bad = [m for m in latents if not 0 <= m < num_latents]
     if bad:
-        raise SystemExit(f'latent_histogram.py: error: --latents {bad} are '
-                         f'outside [0, {num_latents}) (the model has '
-                         f'{num_latents} latent categories).')
+        raise ValueError(f'--latents {bad} are outside [0, {num_latents}) '
+                         f'(the model has {num_latents} latent '
+                         'categories).')
     dataset, indices, weights, labels, entropy = collect_split(
         args, cfg, model)
     split = args.dataset_split
@@ -268,9 +269,8 @@ def run_split(args, cfg, model, flips):
         order, groups = np.arange(num_classes), None
     else:
         if len(counts) != num_classes:
-            raise SystemExit(
-                f'latent_histogram.py: error: {len(counts)} class counts '
-                f'({source}) for a {num_classes}-class head.')
+            raise ValueError(f'{len(counts)} class counts ({source}) for a '
+                             f'{num_classes}-class head.')
         print(f'classes sorted by training count (from {source})')
         from lcreg.analysis.per_class import head_to_tail_order
         order = head_to_tail_order(counts)
@@ -297,6 +297,8 @@ def run_split(args, cfg, model, flips):
 
 def main(argv=None):
     args = parse_args(argv)
+    for path in args.images:  # before the model is built
+        model_io.require_file(path, '--images')
     cfg = model_io.load_config(args.config, args.cfg_options)
     model = model_io.load_model(cfg, args.checkpoint, args.device)
     model_io.latent_neck(model)  # fail early on a model without latents
@@ -308,5 +310,10 @@ def main(argv=None):
         run_split(args, cfg, model, flips)
 
 
+def cli(argv=None):
+    """``main`` with one-line user errors (see lcreg.utils.cli)."""
+    run_cli(main, argv)
+
+
 if __name__ == '__main__':
-    main()
+    cli()

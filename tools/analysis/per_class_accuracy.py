@@ -35,6 +35,7 @@ from mmengine.config import DictAction  # noqa: E402
 
 import lcreg  # noqa: E402,F401  (registers the toolbox's modules)
 from lcreg.analysis import per_class as pc  # noqa: E402
+from lcreg.utils.cli import run_cli  # noqa: E402
 
 DPI = 100
 FIG_INCHES = (10, 5)  # -> 1000 x 500 pixels
@@ -74,23 +75,22 @@ def class_counts(args, results):
     if all(c is not None for c in from_json):
         for counts, name in zip(from_json[1:], args.results[1:]):
             if not np.array_equal(counts, from_json[0]):
-                raise SystemExit(
-                    f'per_class_accuracy.py: error: {name} has other '
-                    f'{args.prefix}/class_counts than {args.results[0]}; '
-                    'plot runs of the same training set together.')
+                raise ValueError(
+                    f'{name} has other {args.prefix}/class_counts than '
+                    f'{args.results[0]}; plot runs of the same training set '
+                    'together.')
         return from_json[0], f'{args.results[0]}'
     if args.config is None:
         missing = [n for n, c in zip(args.results, from_json) if c is None]
-        raise SystemExit(
-            f'per_class_accuracy.py: error: {missing} have no '
-            f'{args.prefix}/class_counts; pass --config CONFIG (the config '
-            'the runs were tested with) to compute the training counts.')
+        raise ValueError(
+            f'{missing} have no {args.prefix}/class_counts; pass --config '
+            'CONFIG (the config the runs were tested with) to compute the '
+            'training counts.')
     from lcreg.analysis import model_io
     cfg = model_io.load_config(args.config, args.cfg_options)
     counts, source = model_io.class_counts_from_config(cfg)
     if counts is None:
-        raise SystemExit(f'per_class_accuracy.py: error: {source}; no '
-                         'training class counts.')
+        raise ValueError(f'{source}; no training class counts.')
     return np.asarray(counts, dtype=np.int64), f'{args.config} ({source})'
 
 
@@ -152,5 +152,10 @@ def main(argv=None):
     print(f'saved {args.out}')
 
 
+def cli(argv=None):
+    """``main`` with one-line user errors (see lcreg.utils.cli)."""
+    run_cli(main, argv)
+
+
 if __name__ == '__main__':
-    main()
+    cli()

@@ -30,6 +30,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from lcreg.analysis import log_curves  # noqa: E402
+from lcreg.utils.cli import run_cli  # noqa: E402
 
 DPI = 100
 PANEL_INCHES = (8, 3)  # -> 800 x 300 pixels per key
@@ -94,8 +95,7 @@ def main(argv=None):
             drawn += 1
             x_names.add(x_name)
         if not drawn:
-            raise SystemExit(f'plot_curves.py: error: no log has the key '
-                             f'{key!r}.')
+            raise KeyError(f'no log has the key {key!r}.')
         ax.set_ylabel(key)
         ax.set_xlabel(' / '.join(sorted(x_names)))
         ax.grid(alpha=0.3)
@@ -107,5 +107,10 @@ def main(argv=None):
     print(f'saved {args.out}')
 
 
+def cli(argv=None):
+    """``main`` with one-line user errors (see lcreg.utils.cli)."""
+    run_cli(main, argv)
+
+
 if __name__ == '__main__':
-    main()
+    cli()

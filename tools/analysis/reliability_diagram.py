@@ -36,6 +36,7 @@ from mmengine.utils import ProgressBar  # noqa: E402
 import lcreg  # noqa: E402,F401  (registers the toolbox's modules)
 from lcreg.analysis import calibration  # noqa: E402
 from lcreg.analysis import model_io  # noqa: E402
+from lcreg.utils.cli import run_cli  # noqa: E402
 
 DPI = 100
 FIG_INCHES = (6, 7.5)  # -> 600 x 750 pixels
@@ -86,16 +87,18 @@ def parse_args(argv=None):
 
 
 def load_predictions(path):
-    if not osp.isfile(path):
-        raise SystemExit(f'reliability_diagram.py: error: {path} does not '
-                         'exist.')
-    with np.load(path) as data:
-        missing = {'scores', 'labels'} - set(data.files)
-        if missing:
-            raise SystemExit(
-                f'reliability_diagram.py: error: {path} lacks the arrays '
-                f'{sorted(missing)} (it has {data.files}); write it with '
-                '--save-predictions.')
+    """``scores`` and ``labels`` of a ``--save-predictions`` file."""
+    model_io.require_file(path, '--predictions')
+    try:
+        data = np.load(path)
+    except (OSError, ValueError, EOFError):
+        raise ValueError(f'--predictions {path} is not a .npz file; write it '
+                         'with --save-predictions.') from None
+    missing = {'scores', 'labels'} - set(getattr(data, 'files', ()))
+    if missing:  # (a plain .npy file holds one unnamed array)
+        raise KeyError(f'--predictions {path} lacks the arrays '
+                       f'{sorted(missing)}; write it with --save-predictions.')
+    with data:
         return data['scores'], data['labels']
 
 
@@ -120,8 +123,7 @@ def predict(args):
     print()
     labels = np.concatenate(labels)
     if (labels < 0).any():
-        raise SystemExit(f'reliability_diagram.py: error: the {args.split} '
-                         'split has unlabelled images.')
+        raise ValueError(f'the {args.split} split has unlabelled images.')
     return np.concatenate(scores), labels
 
 
@@ -182,5 +184,10 @@ def main(argv=None):
     print(f'saved {args.out}')
 
 
+def cli(argv=None):
+    """``main`` with one-line user errors (see lcreg.utils.cli)."""
+    run_cli(main, argv)
+
+
 if __name__ == '__main__':
-    main()
+    cli()

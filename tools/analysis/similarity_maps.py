@@ -31,6 +31,7 @@ from mmengine.config import DictAction  # noqa: E402
 import lcreg  # noqa: E402,F401  (registers the toolbox's modules)
 from lcreg.analysis import latent_stats as ls  # noqa: E402
 from lcreg.analysis import model_io  # noqa: E402
+from lcreg.utils.cli import run_cli  # noqa: E402
 
 DPI = 100
 PANEL_INCHES = (3.0, 3.4)  # -> 300 x 340 pixels per panel
@@ -104,6 +105,7 @@ def plot_maps(image, maps, latents, weights, alpha, normalize, title,
 
 def main(argv=None):
     args = parse_args(argv)
+    model_io.require_file(args.image, '--image')  # before the model is built
     cfg = model_io.load_config(args.config, args.cfg_options)
     model = model_io.load_model(cfg, args.checkpoint, args.device)
     neck = model_io.latent_neck(model)
@@ -120,9 +122,9 @@ def main(argv=None):
         latents = args.latent
         bad = [m for m in latents if not 0 <= m < neck.num_latents]
         if bad:
-            raise SystemExit(f'similarity_maps.py: error: --latent {bad} '
-                             f'outside [0, {neck.num_latents}) (the model '
-                             f'has {neck.num_latents} latent categories).')
+            raise ValueError(f'--latent {bad} outside [0, '
+                             f'{neck.num_latents}) (the model has '
+                             f'{neck.num_latents} latent categories).')
     image = model_io.display_image(batch['inputs'][0], flips)
     height, width = lat['hw']
     maps = []
@@ -142,5 +144,10 @@ def main(argv=None):
     print(f'saved {out_file}')
 
 
+def cli(argv=None):
+    """``main`` with one-line user errors (see lcreg.utils.cli)."""
+    run_cli(main, argv)
+
+
 if __name__ == '__main__':
-    main()
+    cli()

@@ -38,16 +38,17 @@ sys.path.insert(0, REPO_ROOT)
 
 import torch  # noqa: E402
 from mmengine.config import Config, DictAction  # noqa: E402
-from mmengine.registry import init_default_scope  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
-from mmengine.runner.checkpoint import CheckpointLoader  # noqa: E402
 from mmengine.utils import ProgressBar  # noqa: E402
 from mmpretrain.registry import MODELS  # noqa: E402
 
 import lcreg  # noqa: E402,F401  (registers the toolbox's modules)
+from lcreg.analysis import model_io  # noqa: E402
+from lcreg.engine.runner.checkpoint_fit import \
+    check_checkpoint_fits  # noqa: E402
 from lcreg.models.heads.scaled_linear_head import (  # noqa: E402
     ScaledLinearClsHead, tau_norm_sweep)
-from lcreg.utils import merge_cfg_options  # noqa: E402
+from lcreg.utils.cli import run_cli  # noqa: E402
 
 #: keys a checkpoint may lack: the per-class scale of ScaledLinearClsHead
 #: (absent from LinearClsHead checkpoints; it then stays 1).
@@ -121,22 +122,26 @@ def build_model(cfg: Config, checkpoint: str, device: str):
             'tau-normalisation needs a ScaledLinearClsHead (set '
             "model.head.type='ScaledLinearClsHead', e.g. use the cRT/LWS "
             'config of the same baseline).')
-    if not osp.isfile(checkpoint):
-        raise FileNotFoundError(f'checkpoint {checkpoint!r} does not exist.')
-    ckpt = CheckpointLoader.load_checkpoint(checkpoint, map_location='cpu')
-    state = ckpt.get('state_dict', ckpt) if isinstance(ckpt, dict) else None
-    if not isinstance(state, dict):
-        raise ValueError(f'{checkpoint}: not a model checkpoint (no '
-                         'state_dict).')
-    missing, unexpected = model.load_state_dict(state, strict=False)
-    missing = [k for k in missing if k not in OPTIONAL_KEYS]
-    if missing or unexpected:
-        raise ValueError(
-            f'{checkpoint} does not match {cfg.filename}: missing keys '
-            f'{missing[:5]}{" ..." if len(missing) > 5 else ""}, unexpected '
-            f'keys {unexpected[:5]}{" ..." if len(unexpected) > 5 else ""}; '
-            'use the config the checkpoint was trained with.')
+    model_io.require_file(checkpoint, 'checkpoint')
+    state = check_checkpoint_fits(model, checkpoint, cfg.filename,
+                                  optional=OPTIONAL_KEYS)
+    model.load_state_dict(state, strict=False)  # only OPTIONAL_KEYS absent
     return model.to(device).eval()
+
+
+def split_is_the_test_set(cfg: Config, split: str) -> str:
+    """The test set's file (ann_file, else data_root) when ``split``'s
+    dataset reads the same data as ``test_dataloader``'s, else ''."""
+    if split == 'test':
+        return ''
+    datasets = [(cfg.get(f'{s}_dataloader') or {}).get('dataset') or {}
+                for s in (split, 'test')]
+    keys = [tuple(d.get(k) for k in ('type', 'data_root', 'ann_file',
+                                     'split', 'test_mode'))
+            for d in datasets]
+    if not datasets[1] or keys[0] != keys[1]:
+        return ''
+    return str(datasets[1].get('ann_file') or datasets[1].get('data_root'))
 
 
 def build_loader(cfg: Config, split: str, batch_size, num_workers):
@@ -181,14 +186,19 @@ def format_table(scores: dict, best_tau: float) -> str:
 
 def main(argv=None) -> dict:
     args = parse_args(argv)
-    cfg = Config.fromfile(args.config)
-    merge_cfg_options(cfg, args.cfg_options)
-    init_default_scope(cfg.get('default_scope', 'mmpretrain'))
+    cfg = model_io.load_config(args.config, args.cfg_options)
     device = args.device or ('cuda' if torch.cuda.is_available() else 'cpu')
     model = build_model(cfg, args.checkpoint, device)
     loader = build_loader(cfg, args.split, args.batch_size, args.num_workers)
     print(f'extracting features of the {args.split} split '
           f'({len(loader.dataset)} images)')
+    tuned_on_test = split_is_the_test_set(cfg, args.split)
+    if tuned_on_test:
+        print(f'WARNING: the {args.split} split is the test set of this '
+              f'config ({tuned_on_test}): a tau chosen here is tuned on the '
+              'test set. Point val_dataloader.dataset at a validation list '
+              '(e.g. --cfg-options val_dataloader.dataset.ann_file='
+              'ImageNet_LT/ImageNet_LT_val.txt).')
     feats, labels = extract_features(model, loader)
     best_tau, scores = tau_norm_sweep(feats, labels, model.head,
                                       taus=args.taus)
@@ -199,7 +209,8 @@ def main(argv=None) -> dict:
         config=args.config, checkpoint=args.checkpoint, split=args.split,
         num_samples=len(labels), taus=list(scores),
         top1={f'{tau:g}': top1 for tau, top1 in scores.items()},
-        best_tau=best_tau, best_top1=scores[best_tau])
+        best_tau=best_tau, best_top1=scores[best_tau],
+        tuned_on_test_set=bool(tuned_on_test))
     out = args.out or osp.join(
         osp.dirname(osp.abspath(args.checkpoint)),
         f'tau_norm_sweep_{args.split}.json')
@@ -212,5 +223,10 @@ def main(argv=None) -> dict:
     return result
 
 
+def cli(argv=None):
+    """``main`` with one-line user errors (see lcreg.utils.cli)."""
+    run_cli(main, argv)
+
+
 if __name__ == '__main__':
-    main()
+    cli()

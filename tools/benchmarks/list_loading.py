@@ -98,16 +98,21 @@ def naive_dicts(path: str) -> list:
                 for p, lab in (line.rsplit(' ', 1) for line in f)]
 
 
-def main():
+def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--list', help='an existing list file to load '
                         '(default: generate the iNaturalist-sized list)')
     parser.add_argument('--repeat', type=int, default=3,
                         help='loads for the best-of time')
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
+    if args.repeat < 1:
+        parser.error(f'--repeat must be >= 1, got {args.repeat}')
 
     import lcreg  # noqa: F401  (registration)
+    from lcreg.analysis import model_io
     from lcreg.datasets.lt_list import LTListDataset
+    if args.list is not None:
+        model_io.require_file(args.list, '--list')
 
     with tempfile.TemporaryDirectory() as tmp:
         path = args.list
@@ -160,5 +165,11 @@ def main():
           f'{naive_time:.3f} s to read')
 
 
+def cli(argv=None):
+    """``main`` with one-line user errors (see lcreg.utils.cli)."""
+    from lcreg.utils.cli import run_cli
+    run_cli(main, argv)
+
+
 if __name__ == '__main__':
-    main()
+    cli()

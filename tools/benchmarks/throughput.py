@@ -66,10 +66,11 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
-from mmengine.config import Config, DictAction  # noqa: E402
+from mmengine.config import DictAction  # noqa: E402
 
 import lcreg  # noqa: E402,F401  (registers the toolbox's modules)
-from lcreg.utils import merge_cfg_options  # noqa: E402
+from lcreg.analysis import model_io  # noqa: E402
+from lcreg.utils.cli import run_cli  # noqa: E402
 
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))  # peak_memory.py
 from peak_memory import (MMAP_LARGE, MMAP_SMALL, PeakMemory,  # noqa: E402
@@ -473,10 +474,7 @@ def main(argv=None):
     args = parse_args(argv)
     if args.threads is not None:
         torch.set_num_threads(args.threads)
-    from mmengine.registry import init_default_scope
-    cfg = Config.fromfile(args.config)
-    merge_cfg_options(cfg, args.cfg_options)
-    init_default_scope(cfg.get('default_scope', 'mmpretrain'))
+    cfg = model_io.load_config(args.config, args.cfg_options)
     lcreg_neck_cfg(cfg.model)
     args.batch_size_resolved = args.batch_size or int(
         cfg.train_dataloader.batch_size)
@@ -517,5 +515,10 @@ def main(argv=None):
     return dict(seconds=seconds, peaks=peaks)
 
 
+def cli(argv=None):
+    """``main`` with one-line user errors (see lcreg.utils.cli)."""
+    run_cli(main, argv)
+
+
 if __name__ == '__main__':
-    main()
+    cli()

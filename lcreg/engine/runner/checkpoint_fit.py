@@ -62,20 +62,21 @@ def checkpoint_state_dict(checkpoint: str) -> dict:
 
 
 def check_checkpoint_fits(model, checkpoint: str, config: str,
-                          optional: Iterable[str] = ()) -> None:
+                          optional: Iterable[str] = ()) -> dict:
     """Raise ``ValueError`` unless ``checkpoint`` loads strictly into
-    ``model`` (the model built from ``config``; DDP wrappers unwrapped)."""
+    ``model`` (the model built from ``config``; DDP wrappers unwrapped),
+    except for the ``optional`` keys it may lack. Returns its state_dict."""
     if is_model_wrapper(model):
         model = model.module
-    found = state_dict_differences(model.state_dict(),
-                                   checkpoint_state_dict(checkpoint),
-                                   optional)
+    state = checkpoint_state_dict(checkpoint)
+    found = state_dict_differences(model.state_dict(), state, optional)
     if found:
         raise ValueError(
             f'{checkpoint} does not fit the model of {config}: '
             + '; '.join(found) + '. Use the config the checkpoint was '
             'trained with (MMEngine saves a copy in the work dir of the '
             'run) and the same --cfg-options.')
+    return state
 
 
 @HOOKS.register_module()
