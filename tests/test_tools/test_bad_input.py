@@ -219,14 +219,17 @@ def test_missing_image_error_mode(tmp_path, list_config, list_root,
 def test_missing_image_skip_mode_trains_and_warns(tmp_path, list_config,
                                                   list_root):
     """'skip': the run finishes; the skipped image is counted and named."""
+    one_epoch = write_config(  # stage 1 only, one epoch, one scheduler
+        tmp_path / 'one_epoch.py',
+        'train_cfg = dict(max_epochs=1, stage1_epochs=1, val_interval=2)\n'
+        'param_scheduler = [dict(type="MultiStepLR", by_epoch=True, '
+        'milestones=[], begin=0, end=1)]\n', base=list_config)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter('always')
         status = run_in_process('train', *_train_args(
-            list_config, tmp_path, *_training_set(
+            one_epoch, tmp_path, *_training_set(
                 ann_file='missing_image.txt', on_missing_image='skip'),
-            'train_dataloader.sampler.shuffle=False',
-            'train_cfg.max_epochs=1', 'train_cfg.stage1_epochs=1',
-            'train_cfg.val_interval=2'))
+            'train_dataloader.sampler.shuffle=False'))
     assert status == 0
     skipped = [str(w.message) for w in caught
                if 'missing image' in str(w.message)]
