@@ -2,7 +2,7 @@
 # ResNet-32, CIFAR-10-LT IF100, both stages in one job:
 # stage 1 (epochs 0-199): the plain cross-entropy baseline
 #   (resnet32_cifar10-lt-if100_ce.py: instance-balanced sampling, no mixup,
-#   SGD nesterov, lr 0.1, 5-epoch warm-up, x0.1 at 160 and 180);
+#   SGD momentum 0.9, lr 0.1, 5-epoch warm-up, x0.1 at 160 and 180);
 # stage 2 (epochs 200-209): representation frozen (BN in eval mode), the
 #   linear classifier re-initialised and re-trained with class-aware
 #   sampling (4 per class) and plain cross-entropy, lr 0.1 cosine; no weight
@@ -18,7 +18,6 @@ _base_ = [
 # ScaledLinearClsHead = LinearClsHead + a per-class scale (used by LWS) +
 # inference tau-normalisation; CE loss as in the CE baseline.
 model = dict(head=dict(type='ScaledLinearClsHead'))
-optim_wrapper = dict(optimizer=dict(nesterov=True))  # as the CE baseline
 train_cfg = dict(stage2=dict(
     lr=0.1,
     lr_factor=1.0,

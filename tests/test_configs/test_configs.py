@@ -529,9 +529,10 @@ def test_cifar_crt_stage1_is_the_ce_baseline():
     ce = load('baselines/resnet32_cifar10-lt-if100_ce.py')
     model_diff = [k for k in config_diff(crt, ce) if k.startswith('model.')]
     assert model_diff == ['model.head.type']
-    assert crt.optim_wrapper.optimizer.nesterov is True
-    assert crt.optim_wrapper.optimizer.weight_decay == \
-        ce.optim_wrapper.optimizer.weight_decay
+    # the optimizer of the CE baseline: MiSLAS' plain momentum SGD
+    assert crt.optim_wrapper.optimizer == ce.optim_wrapper.optimizer
+    assert ce.optim_wrapper.optimizer == dict(
+        type='SGD', lr=0.1, momentum=0.9, weight_decay=2e-4)
     assert crt.train_dataloader == ce.train_dataloader
 
 
