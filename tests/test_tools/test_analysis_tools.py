@@ -375,3 +375,11 @@ def test_tensorboard_backend_writes_the_logged_scalars(trained, tmp_path):
         backend.add_scalars({'lt/per_class': [1.0, 2.0]}, step=9)
     backend.close()
     assert list(tmp_path.glob('events.out.tfevents.*'))
+
+
+def test_latent_histogram_names_same_named_images_apart():
+    stems = _load_tool('latent_histogram').output_stems
+    assert stems(['a/x.jpg', 'b/y.png']) == ['x', 'y']
+    assert stems(['val/airfield/1.jpg', 'val/bakery/1.jpg']) == [
+        'airfield_1', 'bakery_1']
+    assert stems(['p/x.jpg', 'q/p/x.png']) == ['0_p_x', '1_p_x']

@@ -135,15 +135,28 @@ def plot_image_histogram(image, weights, topk, title, out_file):
     plt.close(fig)
 
 
+def output_stems(paths):
+    """A distinct file stem per image: the file name without extension,
+    prefixed by its folder when names repeat (Places-LT reuses file names
+    across class folders), then by its position if still not unique."""
+    stems = [osp.splitext(osp.basename(p))[0] for p in paths]
+    if len(set(stems)) == len(stems):
+        return stems
+    stems = [f'{osp.basename(osp.dirname(osp.abspath(p)))}_{s}'
+             for p, s in zip(paths, stems)]
+    if len(set(stems)) == len(stems):
+        return stems
+    return [f'{k}_{s}' for k, s in enumerate(stems)]
+
+
 def run_images(args, cfg, model, flips):
     """One histogram PNG per image of --images."""
     topk = min(args.topk, model_io.latent_neck(model).num_latents)
-    for path in args.images:
+    for path, stem in zip(args.images, output_stems(args.images)):
         batch = model_io.load_image(path, cfg, flips)
         lat = model_io.latents_of_batch(model, batch)
         weights = ls.latent_weights(lat['assignment'])[0]
         top, values = ls.top_latents(weights[None], topk)
-        stem = osp.splitext(osp.basename(path))[0]
         out_file = osp.join(args.out_dir, f'{stem}_latent_histogram.png')
         image = model_io.display_image(batch['inputs'][0], flips)
         plot_image_histogram(image, weights, topk, osp.basename(path),
