@@ -19,7 +19,8 @@ from mmengine.dist import is_main_process  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 
 import lcreg  # noqa: E402,F401  (registers the toolbox's modules)
-from lcreg.engine.runner import setup_cpu_distributed  # noqa: E402
+from lcreg.engine.runner import (destroy_process_group,  # noqa: E402
+                                 setup_cpu_distributed)
 from lcreg.engine.runner.checkpoint_fit import \
     CheckpointFitHook  # noqa: E402
 from lcreg.evaluation.split_table import (dump_metrics_json,  # noqa: E402
@@ -73,6 +74,7 @@ def main(argv=None):
         print(format_split_table(metrics, title=osp.basename(args.config)))
         dump_metrics_json(metrics, out)
         print(f'metrics written to {out}')
+    destroy_process_group()
 
 
 def cli(argv=None):

@@ -19,7 +19,8 @@ from mmengine.config import Config, DictAction  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 
 import lcreg  # noqa: E402,F401  (registers the toolbox's modules)
-from lcreg.engine.runner import setup_cpu_distributed  # noqa: E402
+from lcreg.engine.runner import (destroy_process_group,  # noqa: E402
+                                 setup_cpu_distributed)
 from lcreg.utils import merge_cfg_options  # noqa: E402
 from lcreg.utils.cli import (default_work_dir, drop_disabled_hooks,  # noqa: E402
                              run_cli)
@@ -96,6 +97,7 @@ def main(argv=None):
     setup_cpu_distributed(cfg, args.launcher)
     runner = Runner.from_cfg(cfg)
     runner.train()
+    destroy_process_group()
 
 
 def cli(argv=None):

@@ -162,3 +162,11 @@ def test_no_launcher_changes_nothing():
     cfg = Config(dict(sync_bn='torch'))
     assert setup_cpu_distributed(cfg, 'none') is False
     assert cfg.sync_bn == 'torch' and 'model_wrapper_cfg' not in cfg
+
+
+def test_destroy_process_group_ends_the_group_once(one_process_group):
+    from lcreg.engine.runner import destroy_process_group
+    dist.init_process_group(backend='gloo', init_method='env://')
+    destroy_process_group()  # what train.py / test.py do at the end
+    assert not dist.is_initialized()
+    destroy_process_group()  # no group: nothing to do
