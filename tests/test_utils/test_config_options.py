@@ -94,3 +94,12 @@ def test_default_work_dir_keeps_the_method_folder(tmp_path):
     assert default_work_dir(str(tmp_path / 'configs' / 'a' / 'b' / 'x.py')) \
         == 'work_dirs/a/b/x'
     assert default_work_dir(str(tmp_path / 'mine.py')) == 'work_dirs/mine'
+
+
+def test_train_tool_uses_the_default_work_dir():
+    """tools/train.py without --work-dir (the config sets none)."""
+    from fixtures.tool_runs import REPO, load_tool
+    train = load_tool('train')
+    config = REPO / 'configs' / 'mislas' / 'resnet32_cifar10-lt-if100.py'
+    cfg = train.build_config(train.parse_args([str(config)]))
+    assert cfg.work_dir == 'work_dirs/mislas/resnet32_cifar10-lt-if100'
