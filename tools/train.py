@@ -19,6 +19,7 @@ from mmengine.config import Config, DictAction  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 
 import lcreg  # noqa: E402,F401  (registers the toolbox's modules)
+from lcreg.engine.optimizers import mixed_precision_optim_wrapper  # noqa: E402
 from lcreg.engine.runner import (destroy_process_group,  # noqa: E402
                                  setup_cpu_distributed)
 from lcreg.utils import merge_cfg_options  # noqa: E402
@@ -36,7 +37,8 @@ def parse_args(argv=None):
         help='resume from CKPT; without CKPT, from the latest checkpoint '
         'of the work dir')
     parser.add_argument('--amp', action='store_true',
-                        help='mixed-precision training')
+                        help='mixed precision: float16 with loss scaling on a GPU, '
+                        'bfloat16 on a CPU with AVX512-BF16 / AMX')
     parser.add_argument('--channels-last', action='store_true',
                         help='channels-last (NHWC) memory format: adds '
                         'ChannelsLastHook to custom_hooks')
@@ -65,17 +67,8 @@ def build_config(args) -> Config:
         cfg.work_dir = default_work_dir(args.config)
     if args.amp:
         from mmengine.device import get_device
-        device = get_device()
-        if device not in ('cuda', 'npu', 'mlu', 'musa'):
-            raise ValueError(
-                f'--amp needs a GPU: MMEngine\'s AmpOptimWrapper trains on '
-                f'CUDA / NPU / MLU / MUSA devices only and this machine has '
-                f'{device}; drop --amp.')
-        if cfg.optim_wrapper.get('type', 'OptimWrapper') == 'AmpOptimWrapper':
-            print('AMP is already enabled in the config')
-        else:
-            cfg.optim_wrapper.type = 'AmpOptimWrapper'
-            cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
+        cfg.optim_wrapper = mixed_precision_optim_wrapper(
+            cfg.optim_wrapper, get_device())
     if args.channels_last:
         hooks = list(cfg.get('custom_hooks') or [])
         if any(h.get('type') == 'ChannelsLastHook' for h in hooks):
