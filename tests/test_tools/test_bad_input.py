@@ -151,17 +151,30 @@ def test_cifar_missing_data_root(tmp_path, capsys):
     assert 'make_cifar.py' in line and 'download=True' in line
 
 
-def test_amp_without_gpu(tmp_path, capsys, monkeypatch):
-    """--amp on a machine without accelerator: one line, not MMEngine's
-    AssertionError from inside the Runner."""
-    import mmengine.device
-    monkeypatch.setattr(mmengine.device, 'get_device', lambda: 'cpu')
+def test_amp_on_a_cpu_without_bf16(tmp_path, capsys, monkeypatch):
+    """--amp on a CPU without AVX512-BF16 / AMX-BF16: one line naming the
+    instruction sets, no silent float32 run."""
+    from lcreg.engine.optimizers import bf16_optim_wrapper
+    monkeypatch.setattr(bf16_optim_wrapper, 'cpu_bf16_flags', lambda: dict(
+        avx512_bf16=False, amx_bf16=False))
     line = _in_process_error(capsys, 'train', *_train_args(
         TINY_CONFIG, tmp_path), '--amp')
-    assert line == ("error: --amp needs a GPU: MMEngine's AmpOptimWrapper "
-                    'trains on CUDA / NPU / MLU / MUSA devices only and this '
-                    'machine has cpu; drop --amp.')
+    assert line == (
+        'error: --amp on the CPU trains in bfloat16 and needs a CPU with the '
+        'AVX512-BF16 or AMX-BF16 instruction set (/proc/cpuinfo flag '
+        "'avx512_bf16' or 'amx_bf16'); this CPU has neither. Drop --amp "
+        '(float32), or train on a GPU.')
     assert not (tmp_path / 'work').exists()
+
+
+def test_amp_on_a_device_without_amp(tmp_path, capsys, monkeypatch):
+    import mmengine.device
+    monkeypatch.setattr(mmengine.device, 'get_device', lambda: 'mps')
+    line = _in_process_error(capsys, 'train', *_train_args(
+        TINY_CONFIG, tmp_path), '--amp')
+    assert line == ("error: --amp trains in float16 on CUDA / NPU / MLU / "
+                    "MUSA and in bfloat16 on a CPU; this machine's device "
+                    'is mps; drop --amp.')
 
 
 def test_num_classes_mismatch(tmp_path, capsys):
