@@ -22,8 +22,18 @@ Definitions (all values in percent):
     (390, 835), iNaturalist 2018 (842, 4543). ``rank_boundaries=(a, b)`` overrides
     this table, which is looked up by the number of classes.
 
-  A group that has no class with test samples (e.g. "few" on CIFAR-10-LT IF100,
-  whose smallest class has 50 images) is reported as NaN, not as an error.
+  Both rules are computed in every evaluation, under distinct keys:
+  ``threshold_many`` / ``threshold_medium`` / ``threshold_few`` and
+  ``rank_many`` / ``rank_medium`` / ``rank_few`` (with ``num_<key>``, the
+  number of classes of each group); the plain ``many`` / ``medium`` / ``few``
+  repeat the ``split_mode``'s. The rank keys are left out for a class count
+  without MiSLAS boundaries (unless ``rank_boundaries`` is given). The CIFAR-LT
+  recipes use ``split_mode='rank'`` (the LCReg paper's Table 5 follows MiSLAS),
+  the others the thresholds.
+
+  A group that has no class with test samples (e.g. threshold "few" on
+  CIFAR-10-LT IF100, whose smallest class has 50 images) is reported as NaN,
+  not as an error.
 * ``ece``: expected calibration error with ``num_bins`` (15) equal-width bins of the
   confidence ``max_k p_k``: ``ECE = sum_b |B_b| / n * |acc(B_b) - conf(B_b)|``;
   bin ``b`` holds confidences in ``(b / nb, (b + 1) / nb]`` (a confidence of 0 falls
@@ -51,6 +61,7 @@ MISLAS_RANK_BOUNDARIES = {
     8142: (842, 4543),  # iNaturalist 2018
 }
 GROUPS = ('many', 'medium', 'few')
+SPLIT_RULES = ('threshold', 'rank')
 
 
 def groups_by_threshold(class_counts: np.ndarray, many_threshold: int,
@@ -169,7 +180,7 @@ class LongTailMetric(BaseMetric):
         many_threshold (int): many-shot classes have > this many images (100).
         few_threshold (int): few-shot classes have < this many images (20).
         rank_boundaries (tuple[int, int], optional): ``(a, b)`` for
-            ``split_mode='rank'``; default: MiSLAS' values for the class count.
+            the rank rule; default: MiSLAS' values for the class count.
         num_bins (int): ECE bins. Defaults to 15.
         per_class (bool): report ``per_class``. Defaults to True.
         collect_device (str): ``'cpu'`` or ``'gpu'`` for distributed collection.
@@ -226,10 +237,6 @@ class LongTailMetric(BaseMetric):
                 f'({many_threshold}, {few_threshold}) both many and few; use '
                 'few_threshold <= many_threshold + 1.')
         if rank_boundaries is not None:
-            if split_mode != 'rank':
-                raise ValueError(
-                    'LongTailMetric: rank_boundaries is only used with '
-                    "split_mode='rank'; remove it or set split_mode='rank'.")
             if (len(rank_boundaries) != 2
                     or not 0 <= rank_boundaries[0] <= rank_boundaries[1]):
                 raise ValueError(
@@ -322,23 +329,34 @@ class LongTailMetric(BaseMetric):
                     top_labels=labels.tolist(),
                     confidence=float(conf)))
 
-    def _groups(self, counts: np.ndarray) -> Dict[str, np.ndarray]:
-        if self.split_mode == 'threshold':
-            return groups_by_threshold(counts, self.many_threshold,
-                                       self.few_threshold)
+    def _rank_boundaries(self, num_classes: int) -> Optional[Tuple[int, int]]:
+        """``rank_boundaries``, else MiSLAS' for ``num_classes``, else None."""
         boundaries = self.rank_boundaries
         if boundaries is None:
-            if len(counts) not in MISLAS_RANK_BOUNDARIES:
-                raise ValueError(
-                    f"LongTailMetric: split_mode='rank' has no MiSLAS "
-                    f'boundaries for {len(counts)} classes (known: '
-                    f'{sorted(MISLAS_RANK_BOUNDARIES)}); set '
-                    'rank_boundaries=(a, b).')
-            boundaries = MISLAS_RANK_BOUNDARIES[len(counts)]
-        if boundaries[1] > len(counts):
+            boundaries = MISLAS_RANK_BOUNDARIES.get(num_classes)
+        if boundaries is not None and boundaries[1] > num_classes:
             raise ValueError(
                 f'LongTailMetric: rank_boundaries={boundaries} go past the '
-                f'{len(counts)} classes; use b <= {len(counts)}.')
+                f'{num_classes} classes; use b <= {num_classes}.')
+        return boundaries
+
+    def _groups(self, counts: np.ndarray,
+                rule: str) -> Optional[Dict[str, np.ndarray]]:
+        """Masks of the groups of ``rule`` ('threshold' / 'rank'); None for
+        the rank rule without boundaries for this class count (an error
+        when it is the ``split_mode``)."""
+        if rule == 'threshold':
+            return groups_by_threshold(counts, self.many_threshold,
+                                       self.few_threshold)
+        boundaries = self._rank_boundaries(len(counts))
+        if boundaries is None:
+            if self.split_mode != 'rank':
+                return None
+            raise ValueError(
+                f"LongTailMetric: split_mode='rank' has no MiSLAS "
+                f'boundaries for {len(counts)} classes (known: '
+                f'{sorted(MISLAS_RANK_BOUNDARIES)}); set '
+                'rank_boundaries=(a, b).')
         return groups_by_rank(counts, boundaries)
 
     def compute_metrics(self, results: List[dict]) -> Dict[str, object]:
@@ -356,16 +374,28 @@ class LongTailMetric(BaseMetric):
             metrics[f'top{k}'] = 100.0 * float(np.mean(hit))
 
         class_accuracy = per_class_accuracy(gt, top1, num_classes)
-        groups = self._groups(counts)
-        for name, members in groups.items():
+
+        def group_accuracy(members):
             evaluated = members & ~np.isnan(class_accuracy)
-            metrics[name] = (100.0 * float(class_accuracy[evaluated].mean())
-                             if evaluated.any() else float('nan'))
+            return (100.0 * float(class_accuracy[evaluated].mean())
+                    if evaluated.any() else float('nan'))
+
+        # Both rules, each under its own keys; the split_mode's also under
+        # the plain group names.
+        for rule in SPLIT_RULES:
+            groups = self._groups(counts, rule)
+            if groups is None:
+                continue
+            for name, members in groups.items():
+                keys = [f'{rule}_{name}'] + (
+                    [name] if rule == self.split_mode else [])
+                for key in keys:
+                    metrics[key] = group_accuracy(members)
+                    # a float: MMEngine's LoggerHook drops numpy ints from
+                    # the JSON log
+                    metrics[f'num_{key}'] = float(members.sum())
         metrics['ece'] = 100.0 * expected_calibration_error(
             confidence, top1, self.num_bins)
-        for name, members in groups.items():
-            # a float: MMEngine's LoggerHook drops numpy ints from the JSON log
-            metrics[f'num_{name}'] = float(members.sum())
         if self.per_class:
             metrics['per_class'] = (100.0 * class_accuracy).tolist()
         return metrics

@@ -346,3 +346,32 @@ def test_runner_test_logs_per_class_to_json(tmp_path):
     assert logged['lt/many'] == pytest.approx((100 + 0 + 75 + 100) / 4)
     assert (logged['lt/num_many'], logged['lt/num_medium'],
             logged['lt/num_few']) == (4, 0, 2)
+
+
+def test_both_split_rules_in_one_evaluation():
+    """Every evaluation reports both rules under distinct keys; the plain
+    lt/many etc. are those of ``split_mode``."""
+    counts = [int(5000 * 0.01**(c / 9)) for c in range(10)]  # CIFAR-10 IF100
+    samples = [(c, c if c % 2 == 0 else 0, 0.8) for c in range(10)]
+    for mode in ('rank', 'threshold'):
+        metrics = run_metric(
+            LongTailMetric(class_counts=counts, split_mode=mode),
+            data_samples(samples, 10))
+        # thresholds > 100 / < 20: many 0..7, medium 8, 9, no few class
+        assert (metrics['lt/num_threshold_many'],
+                metrics['lt/num_threshold_medium'],
+                metrics['lt/num_threshold_few']) == (8, 2, 0)
+        assert metrics['lt/threshold_many'] == pytest.approx(400 / 8)
+        assert metrics['lt/threshold_medium'] == pytest.approx(50.0)
+        assert math.isnan(metrics['lt/threshold_few'])
+        # MiSLAS' ranks: 0..2 / 3..6 / 7..9
+        assert (metrics['lt/rank_many'], metrics['lt/rank_medium'],
+                metrics['lt/rank_few']) == pytest.approx(
+                    (200 / 3, 50.0, 100 / 3))
+        for split in ('many', 'medium', 'few'):
+            own = metrics[f'lt/{mode}_{split}']
+            assert metrics[f'lt/{split}'] == pytest.approx(own, nan_ok=True)
+    # no rank ranges known for 6 classes: the threshold rule alone
+    metrics = run_metric(LongTailMetric(class_counts=COUNTS), data_samples())
+    assert 'lt/threshold_many' in metrics
+    assert not any(key.startswith('lt/rank_') for key in metrics)
