@@ -70,6 +70,8 @@ from mmengine.config import Config  # noqa: E402
 
 import lcreg  # noqa: E402,F401  (registers the toolbox's modules)
 from lcreg.evaluation.split_table import format_split_table  # noqa: E402
+from lcreg.benchmarks.run_options import (  # noqa: E402,F401
+    DATASET_KEYS, LOADER_KEYS, data_options, has_key, loader_options, option)
 
 METHODS = dict(
     mislas='configs/mislas/resnet32_cifar10-lt-if100.py',
@@ -81,11 +83,6 @@ CIFAR_FILES = ('data_batch_1', 'data_batch_2', 'data_batch_3',
                'data_batch_4', 'data_batch_5', 'test_batch', 'batches.meta')
 MAKE_CIFAR_INPUTS = ('make_cifar.py', 'cifar10-jpeg.tar.gz',
                      'cifar10_train_order.txt')
-#: (dataset key, is a dataloader) of every CIFAR dataset in the recipes.
-DATASET_KEYS = ('train_dataloader.dataset', 'val_dataloader.dataset',
-                'test_dataloader.dataset', 'val_evaluator.train_dataset',
-                'test_evaluator.train_dataset')
-LOADER_KEYS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
 
 
 def parse_args(argv=None):
@@ -231,54 +228,9 @@ def prepare_data(args) -> bool:
 
 
 # --------------------------------------------------------------- options
-def has_key(cfg, dotted: str) -> bool:
-    node = cfg._cfg_dict if isinstance(cfg, Config) else cfg
-    for part in dotted.split('.'):
-        if isinstance(node, (list, tuple)) and part.isdigit() \
-                and int(part) < len(node):
-            node = node[int(part)]
-        elif isinstance(node, dict) and part in node:
-            node = node[part]
-        else:
-            return False
-    return True
-
-
-def option(cfg, key: str, value) -> str:
-    """``key=value`` for ``--cfg-options``, with the ``+`` that adds a key
-    the config lacks (tools/train.py refuses unknown keys otherwise)."""
-    if isinstance(value, bool):
-        text = str(value)
-    elif isinstance(value, (list, tuple)):
-        text = '[' + ','.join(str(v) for v in value) + ']'
-    else:
-        text = str(value)
-    return f"{'' if has_key(cfg, key) else '+'}{key}={text}"
-
-
-def data_options(cfg, data_root: str, verify_md5: bool) -> list:
-    opts = []
-    for key in DATASET_KEYS:
-        if has_key(cfg, key):
-            opts.append(option(cfg, f'{key}.data_root', data_root))
-            opts.append(option(cfg, f'{key}.verify_md5', verify_md5))
-    return opts
-
-
 def speed_options(cfg, workers: int, device: str) -> list:
-    opts = []
-    for key in LOADER_KEYS:
-        if has_key(cfg, key):
-            opts.append(option(cfg, f'{key}.num_workers', workers))
-            opts.append(option(cfg, f'{key}.persistent_workers', workers > 0))
-            opts.append(option(cfg, f'{key}.pin_memory', device == 'cuda'))
-            # one stacked uint8 batch per step instead of a list of images
-            # (the data preprocessor then normalises the batch in one go)
-            opts.append(option(cfg, f'{key}.collate_fn.type',
-                               'default_collate'))
-    if device == 'cuda':
-        opts.append(option(cfg, 'env_cfg.cudnn_benchmark', True))
-    return opts
+    """Loader settings of a fast run (stacked uint8 batches)."""
+    return loader_options(cfg, workers, device, stacked_batches=True)
 
 
 def scale_schedule(cfg, scale: float):
