@@ -12,6 +12,8 @@ import numpy as np
 import pytest
 import torch
 
+from lcreg.engine.optimizers import cpu_bf16_flags
+
 REPO = Path(__file__).resolve().parents[2]
 BENCH = REPO / 'tools' / 'benchmarks'
 DEMO = REPO / 'configs' / 'demo' / 'lcreg_resnet32_digits-lt.py'
@@ -186,10 +188,40 @@ def test_interleaved_rounds_rotate_and_never_reuse_a_batch(throughput,
         assert indices == list(range(7))  # every batch once, in order
 
 
-def test_throughput_refuses_amp_on_cpu(throughput, capsys):
-    with pytest.raises(SystemExit):
+def test_throughput_refuses_amp_on_a_cpu_without_bf16(throughput,
+                                                     monkeypatch):
+    from lcreg.engine.optimizers import bf16_optim_wrapper
+    monkeypatch.setattr(bf16_optim_wrapper, 'cpu_bf16_flags', lambda: dict(
+        avx512_bf16=False, amx_bf16=False))
+    with pytest.raises(RuntimeError, match='needs a CPU with the AVX512-BF16'):
         throughput.parse_args([str(DEMO), '--amp', '--device', 'cpu'])
-    assert '--amp needs --device cuda' in capsys.readouterr().err
+
+
+def test_throughput_bf16_channels_last_against_fp32(throughput, monkeypatch,
+                                                   capsys):
+    """--amp --channels-last on the CPU: (e) is the float32 NCHW reference
+    and the printed speed-up is the ratio of the two speeds."""
+    if not any(cpu_bf16_flags().values()):
+        # torch's CPU autocast emulates bfloat16 without the instructions
+        from lcreg.engine.optimizers import bf16_optim_wrapper
+        monkeypatch.setattr(bf16_optim_wrapper, 'cpu_bf16_flags', lambda: dict(
+            avx512_bf16=True, amx_bf16=False))
+    threads = torch.get_num_threads()
+    try:
+        throughput.main([str(DEMO), '--iters', '2', '--warmup', '1',
+                         '--batch-size', '8', '--device', 'cpu', '--threads',
+                         '1', '--amp', '--channels-last', '--variants',
+                         'plain', 'fp32'])
+    finally:
+        torch.set_num_threads(threads)
+    out = capsys.readouterr().out
+    assert 'amp True, channels_last True' in out
+    speeds = {tag: float(re.search(rf'^\({tag}\) .*?\s+([\d.]+)\s', out,
+                                   re.M).group(1)) for tag in ('a', 'e')}
+    ratio = float(re.search(r'\(a vs e\): x([\d.]+) images/s', out).group(1))
+    bound = 0.05 / speeds['a'] + 0.05 / speeds['e']
+    expected = speeds['a'] / speeds['e']
+    assert ratio == pytest.approx(expected, abs=expected * bound + 0.005)
 
 
 # ------------------------------------------------------------- reproduce

@@ -12,9 +12,16 @@ Measures, warm and in one process, training images/s and peak memory of
     (lr, momentum, weight decay of the config); no MMEngine;
 (d) ``neck``   the LCReg neck and its losses alone, forward and backward on
     one fixed backbone feature map: the neck's own compute;
+(e) ``fp32``   with ``--amp`` or ``--channels-last`` only: (a) in float32
+    and the NCHW memory format, the reference of the speed-up;
 
 and prints a table with the neck overhead ((a) → (b)), the toolbox
-overhead ((c) → (b)) and the neck's share ((d) / (a)).
+overhead ((c) → (b)), the neck's share ((d) / (a)) and the speed-up of the
+precision / memory format ((e) → (a)).
+
+``--amp``: float16 autocast (+ loss scaling) on a GPU, bfloat16 autocast on
+a CPU with AVX512-BF16 / AMX-BF16 (what ``tools/train.py --amp`` trains
+with; refused on a CPU without them).
 
 How: all variants are built and warmed up in one process, then
 ``--repeat`` rounds time ``--iters`` steps of each variant in turn. On a
@@ -70,18 +77,21 @@ from mmengine.config import DictAction  # noqa: E402
 
 import lcreg  # noqa: E402,F401  (registers the toolbox's modules)
 from lcreg.analysis import model_io  # noqa: E402
+from lcreg.engine.optimizers import (check_cpu_bf16,  # noqa: E402
+                                     mixed_precision_optim_wrapper)
 from lcreg.utils.cli import run_cli  # noqa: E402
 
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))  # peak_memory.py
 from peak_memory import (MMAP_LARGE, MMAP_SMALL, PeakMemory,  # noqa: E402
                          set_mmap_threshold)
 
-VARIANTS = ('plain', 'lcreg', 'torch', 'neck')
+VARIANTS = ('plain', 'lcreg', 'torch', 'neck', 'fp32')
 DESCRIPTIONS = dict(
     plain='(a) backbone + GAP + head, MMEngine train_step',
     lcreg='(b) LCReg neck + losses, MMEngine train_step',
     torch='(c) same model as (b), plain PyTorch loop',
-    neck='(d) neck + its losses alone (fixed feature map)')
+    neck='(d) neck + its losses alone (fixed feature map)',
+    fp32='(e) (a) in float32, NCHW (reference)')
 ISDA_PROGRESS = 0.5  # λ = λ0 / 2 while timing
 
 
@@ -104,8 +114,9 @@ def parse_args(argv=None):
                         default='cuda' if torch.cuda.is_available() else 'cpu',
                         help='default: %(default)s')
     parser.add_argument('--amp', action='store_true',
-                        help='mixed precision (AmpOptimWrapper / autocast + '
-                        'GradScaler); needs --device cuda')
+                        help='mixed precision as tools/train.py --amp: '
+                        'float16 + loss scaling on cuda, bfloat16 on a CPU '
+                        'with AVX512-BF16 / AMX')
     parser.add_argument('--channels-last', action='store_true',
                         help='channels-last memory format for models and '
                         'inputs')
@@ -119,15 +130,15 @@ def parse_args(argv=None):
                         help='interleaved rounds (default 1); the table '
                         'gives the median, min and max over rounds')
     parser.add_argument('--variants', nargs='+', choices=VARIANTS,
-                        default=list(VARIANTS), help='what to measure')
+                        help='what to measure (default: all; fp32 only '
+                        'with --amp or --channels-last)')
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override config keys (unknown keys are '
                         'refused; prefix a key with + to add it)')
     args = parser.parse_args(argv)
-    if args.amp and args.device != 'cuda':
-        parser.error('--amp needs --device cuda (MMEngine\'s AmpOptimWrapper '
-                     'runs on GPUs only)')
+    if args.amp and args.device == 'cpu':
+        check_cpu_bf16()
     if args.device == 'cuda' and not torch.cuda.is_available():
         parser.error('--device cuda: no CUDA GPU is visible')
     for name in ('iters', 'repeat'):
@@ -233,6 +244,21 @@ def label_batches(count, batch_size, num_classes, seed):
 MEMORY_STEPS = 2  # CPU: training steps of the separate memory pass
 
 
+def amp_dtype(device: str) -> torch.dtype:
+    """The autocast dtype of ``--amp``: float16 on a GPU, bfloat16 on a
+    CPU (as ``tools/train.py --amp``)."""
+    return torch.float16 if device == 'cuda' else torch.bfloat16
+
+
+def variant_args(variant, args):
+    """``args`` of one variant: the reference (e) is float32 NCHW."""
+    if variant != 'fp32':
+        return args
+    args = copy.copy(args)
+    args.amp = args.channels_last = False
+    return args
+
+
 def _sync(device):
     if device == 'cuda':
         torch.cuda.synchronize()
@@ -244,8 +270,7 @@ def mmengine_step(model, cfg, args, inputs, num_classes, count):
     from mmengine.optim import build_optim_wrapper
     optim_cfg = copy.deepcopy(cfg.optim_wrapper)
     if args.amp:
-        optim_cfg['type'] = 'AmpOptimWrapper'
-        optim_cfg.setdefault('loss_scale', 'dynamic')
+        optim_cfg = mixed_precision_optim_wrapper(optim_cfg, args.device)
     optim_wrapper = build_optim_wrapper(model, optim_cfg)
     labels = label_batches(count, args.batch_size_resolved, num_classes,
                            args.seed)
@@ -297,7 +322,7 @@ def plain_training_step(model, cfg, device='cpu', amp=False,
         [p for p in model.parameters() if p.requires_grad], lr=opt['lr'],
         momentum=opt.get('momentum', 0), weight_decay=opt.get(
             'weight_decay', 0), nesterov=opt.get('nesterov', False))
-    scaler = torch.amp.GradScaler('cuda', enabled=amp)
+    scaler = torch.amp.GradScaler('cuda', enabled=amp and device == 'cuda')
     memory_format = torch.channels_last if channels_last \
         else torch.contiguous_format
 
@@ -314,7 +339,7 @@ def plain_training_step(model, cfg, device='cpu', amp=False,
             perm = torch.randperm(x.size(0)).to(device)
             x = lam * x + (1 - lam) * x[perm]
             target = lam * target + (1 - lam) * target[perm]
-        with torch.autocast(device_type=device, dtype=torch.float16,
+        with torch.autocast(device_type=device, dtype=amp_dtype(device),
                             enabled=amp):
             feats, neck_losses = neck.loss(backbone(x))
             logits = head(feats)
@@ -356,8 +381,8 @@ def neck_step(model, cfg, args, inputs):
     neck = model.neck
 
     def step(i):
-        with torch.autocast(device_type=args.device, dtype=torch.float16,
-                            enabled=args.amp):
+        with torch.autocast(device_type=args.device,
+                            dtype=amp_dtype(args.device), enabled=args.amp):
             (fused, ), losses = neck.loss(feats)
         loss = fused.float().mean() + sum(v.float() for v in losses.values())
         neck.zero_grad(set_to_none=True)
@@ -370,8 +395,12 @@ def neck_step(model, cfg, args, inputs):
 
 def build_step(variant, cfg, args, inputs, count):
     """A fresh model of ``variant`` and its ``step(i)``, ``i < count``."""
-    model_cfg = plain_model_cfg(cfg.model) if variant == 'plain' \
+    model_cfg = plain_model_cfg(cfg.model) if variant in ('plain', 'fp32') \
         else cfg.model
+    if variant == 'fp32':  # the reference: float32, NCHW inputs too
+        args = variant_args(variant, args)
+        inputs = [x.contiguous() for x in inputs] if isinstance(
+            inputs, list) else inputs.contiguous()
     torch.manual_seed(args.seed)
     np.random.seed(args.seed)  # mixup's λ in MMPretrain
     model = build_model(model_cfg, cfg.get('data_preprocessor'), args.device,
@@ -455,11 +484,18 @@ def format_report(seconds, peaks, images_per_round, memory_label) -> str:
                      f'{max(speeds):>8.1f}  {peaks[variant]:.1f}')
     pairs = (('neck overhead (b vs a)', 'lcreg', 'plain'),
              ('toolbox overhead (b vs c)', 'lcreg', 'torch'),
-             ('neck alone vs plain step (d / a)', 'neck', 'plain'))
+             ('neck alone vs plain step (d / a)', 'neck', 'plain'),
+             ('speed-up of the precision / memory format (a vs e)', 'fp32',
+              'plain'))
     for label, slow, fast in pairs:
         if slow not in seconds or fast not in seconds:
             continue
-        if slow == 'neck':
+        if slow == 'fp32':
+            ratio = statistics.median(
+                e / a for e, a in zip(seconds[slow], seconds[fast]))
+            lines.append(f'{label}: x{ratio:.2f} images/s (median of '
+                         'paired rounds)')
+        elif slow == 'neck':
             share = 100.0 * statistics.median(
                 n / p for n, p in zip(seconds[slow], seconds[fast]))
             lines.append(f'{label}: {share:.1f}% of the time of (a)')
@@ -493,7 +529,13 @@ def main(argv=None):
           f'collate {args.collate}')
     print(f'{args.warmup} warm-up iterations, then {args.repeat} interleaved '
           f'rounds of {args.iters} timed iterations per variant')
-    variants = [v for v in VARIANTS if v in args.variants]
+    reference = args.amp or args.channels_last
+    wanted = args.variants or [v for v in VARIANTS
+                               if v != 'fp32' or reference]
+    if 'fp32' in wanted and not reference:
+        raise ValueError('--variants fp32 is the float32 NCHW reference of '
+                         '--amp / --channels-last; add one of them.')
+    variants = [v for v in VARIANTS if v in wanted]
     if args.device == 'cuda':  # the allocator's peak, warm-up included
         peaks = {v: peak_memory(v, cfg, args, inputs,
                                 args.warmup + MEMORY_STEPS)
