@@ -545,3 +545,31 @@ def test_imagenet_crt_schedule():
     # Kang et al.: lr 0.2 for batch 512, scaled to batch 256
     assert crt.optim_wrapper.optimizer.lr == 0.1
     assert crt.train_dataloader.batch_size == 256
+
+
+# ------------------------------------------- large-scale init as MiSLAS
+@pytest.mark.parametrize('rel_path', [
+    'mislas/resnet50_imagenet-lt.py', 'lcreg/resnet50_imagenet-lt.py',
+    'lcreg/resnext50_imagenet-lt.py', 'mislas/resnet50_inat2018.py'])
+def test_large_scale_init_is_mislas(rel_path):
+    """MiSLAS' ResNet-50: no zero-init of the residual branches' last BN,
+    Kaiming-normal (fan_out) convolutions, PyTorch's nn.Linear classifier
+    (weights and bias U(±1/√fan_in)), not MMPretrain's Normal(0, 0.01)."""
+    cfg = load(rel_path)
+    assert cfg.model.backbone.zero_init_residual is False
+    torch.manual_seed(0)
+    model = build_model(cfg)
+    model.init_weights()
+    last_bns = [m.norm3 for m in model.backbone.modules()
+                if hasattr(m, 'norm3')]
+    assert len(last_bns) == 16
+    assert all(torch.all(bn.weight == 1) for bn in last_bns)
+    conv = model.backbone.layer1[0].conv2.weight  # 3×3
+    fan_out = conv.shape[0] * conv.shape[2] * conv.shape[3]
+    assert conv.std().item() == pytest.approx((2 / fan_out)**0.5, rel=0.05)
+    fc = model.head.fc
+    bound = 1 / fc.in_features**0.5
+    assert fc.weight.abs().max().item() <= bound
+    assert fc.weight.std().item() == pytest.approx(bound / 3**0.5, rel=0.02)
+    assert fc.bias.abs().max().item() <= bound
+    assert fc.bias.abs().mean().item() == pytest.approx(bound / 2, rel=0.1)
