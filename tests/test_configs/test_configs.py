@@ -590,3 +590,15 @@ def test_cifar_classifier_init_is_kaiming_normal(rel_path):
     expected = (2 / fc.in_features)**0.5
     assert fc.weight.std().item() == pytest.approx(expected, rel=0.1)
     assert torch.all(fc.bias == 0)
+
+
+@pytest.mark.parametrize('rel_path', [
+    c for c in CONFIGS if 'cifar100-lt' in c or 'cifar10-lt' in c])
+def test_cifar_normalisation_is_the_sources(rel_path):
+    """LDAM-DRW and MiSLAS normalise CIFAR-10 and CIFAR-100 alike, with
+    (0.4914, 0.4822, 0.4465) / (0.2023, 0.1994, 0.2010)."""
+    pre = load(rel_path).data_preprocessor
+    assert pre.mean == pytest.approx([0.4914 * 255, 0.4822 * 255,
+                                      0.4465 * 255], abs=0.01)
+    assert pre.std == pytest.approx([0.2023 * 255, 0.1994 * 255,
+                                     0.2010 * 255], abs=0.01)

@@ -6,10 +6,13 @@ dataset_type = 'CIFAR100LT'
 data_root = 'data/cifar100'
 imbalance_factor = 100
 
+# Normalised with the CIFAR-10 statistics (0.4914, 0.4822, 0.4465) /
+# (0.2023, 0.1994, 0.2010) x 255, as LDAM-DRW's cifar_train.py and MiSLAS'
+# datasets/cifar100.py do for CIFAR-100 (not CIFAR-100's own statistics).
 data_preprocessor = dict(
     num_classes=100,
-    mean=[129.304, 124.070, 112.434],
-    std=[68.170, 65.392, 70.418],
+    mean=[125.307, 122.961, 113.8575],
+    std=[51.5865, 50.847, 51.255],
     to_rgb=False)
 
 train_pipeline = [
