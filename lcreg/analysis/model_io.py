@@ -257,4 +257,5 @@ def long_tail_groups(cfg: Config,
                 if k in ('split_mode', 'many_threshold', 'few_threshold',
                          'rank_boundaries')}
     metric = LongTailMetric(class_counts=list(class_counts), **settings)
-    return metric._groups(np.asarray(class_counts, dtype=np.int64))
+    return metric._groups(np.asarray(class_counts, dtype=np.int64),
+                          metric.split_mode)
