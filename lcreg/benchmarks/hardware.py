@@ -34,3 +34,10 @@ def hardware_label(hw: Dict[str, object]) -> str:
     if hw.get('gpu'):
         return str(hw['gpu'])
     return f"{hw.get('cpu')} ({hw.get('threads')} threads)"
+
+
+def precision_label(amp: bool, channels_last: bool, device: str) -> str:
+    """How a run computed: ``'fp32'``, ``'bf16'`` (``--amp`` on a CPU) or
+    ``'fp16'`` (``--amp`` on a GPU), plus ``', channels-last'``."""
+    precision = ('bf16' if device == 'cpu' else 'fp16') if amp else 'fp32'
+    return precision + (', channels-last' if channels_last else '')

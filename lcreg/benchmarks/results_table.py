@@ -163,7 +163,8 @@ def format_markdown(table: Sequence[dict], title: str = '') -> str:
     header = ['config', 'seeds', 'top-1 (final epoch)']
     for _, name in RULES:
         header.append(f'{name}: many / medium / few')
-    header += ['ECE', BEST_TITLE, 'wall time per run (min)', 'hardware']
+    header += ['ECE', BEST_TITLE, 'wall time per run (min)',
+               'hardware, precision']
     lines = [f'# {title}', ''] if title else []
     lines += ['| ' + ' | '.join(header) + ' |',
               '|' + '---|' * len(header)]

@@ -34,7 +34,7 @@ from mmengine.config import Config
 from lcreg.utils import merge_cfg_options
 from lcreg.utils.cli import default_work_dir
 from . import results_table
-from .hardware import describe_hardware, hardware_label
+from .hardware import describe_hardware, hardware_label, precision_label
 from .run_options import (best_epoch_options, data_options, final_stage_begin,
                           loader_options, option)
 
@@ -282,7 +282,9 @@ class TableRunner:
         spec.manifest.update(
             train_options=spec.train_options, amp=self.amp,
             channels_last=self.channels_last, best_begin=spec.best_begin,
-            hardware=hardware_label(self.hardware),
+            hardware=(f'{hardware_label(self.hardware)}, '
+                      + precision_label(self.amp, self.channels_last,
+                                        self.hardware['device'])),
             hardware_detail=self.hardware)
         self._close_killed_segments(spec)
         final = self.final_checkpoint(spec)

@@ -69,6 +69,10 @@ def test_table_is_mean_and_sample_std_of_the_runs(two_seeds):
     assert f"{row['mean']['top1']:.2f} ± {row['std']['top1']:.2f}" in md
     assert results_table.BEST_TITLE in md
     assert table['hardware']['cpu_count'] == os.cpu_count()
+    # the runs of the fixture are float32, NCHW, on the CPU's threads
+    assert row['hardware'] == [
+        f"{table['hardware']['cpu']} ({table['hardware']['threads']} "
+        'threads), fp32']
 
 
 def test_best_test_epoch_is_best_stage2_validation(two_seeds):
@@ -247,3 +251,10 @@ def test_val_history_merges_resumed_segments(tmp_path):
         (10, 50.0), (11, 56.0), (12, 54.0)]
     assert results_table.best_test_epoch(history, 10) == (11, 56.0)
     assert results_table.best_test_epoch(history, 12) is None
+
+
+def test_precision_label():
+    from lcreg.benchmarks.hardware import precision_label
+    assert precision_label(False, False, 'cpu') == 'fp32'
+    assert precision_label(True, True, 'cpu') == 'bf16, channels-last'
+    assert precision_label(True, False, 'cuda') == 'fp16'
