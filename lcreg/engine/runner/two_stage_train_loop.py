@@ -33,6 +33,8 @@ from mmengine.runner import EpochBasedTrainLoop
 from mmpretrain.registry import LOOPS, MODELS
 
 from lcreg.engine.hooks.epoch_seed_hook import epoch_seed
+from lcreg.engine.hooks.latent_aug_schedule_hook import \
+    check_schedule_registered
 from lcreg.engine.optimizers.stage_optim_constructor import (ROLES,
                                                             parameter_roles)
 
@@ -101,8 +103,12 @@ class TwoStageTrainLoop(EpochBasedTrainLoop):
         return model.module if is_model_wrapper(model) else model
 
     def run(self):
-        """Check the schedulers before the first epoch, then train."""
+        """Check the schedulers (and, when stage 1 is still to run, the λ
+        schedule of the latent ISDA loss) before the first epoch, then
+        train."""
         self._check_schedulers()
+        if self._epoch < self.stage1_epochs:
+            check_schedule_registered(self.runner)
         return super().run()
 
     def run_epoch(self) -> None:
