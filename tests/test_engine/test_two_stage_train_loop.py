@@ -284,3 +284,22 @@ def test_stage2_loss_is_built_on_the_model_device():
     assert isinstance(loss, LabelAwareSmoothingLoss)
     assert loss.smoothing.device.type == 'meta'
     assert loss.smoothing.shape == (3,)
+
+
+def test_auto_scale_lr_scales_both_stages(two_stage_run, tmp_path):
+    """``auto_scale_lr.enable=True`` with the demo's batch 64 and a base
+    batch of 128: MMEngine halves the stage-1 lrs, the loop halves the
+    absolute stage-2 lrs (``stage2.lr``) by the same factor."""
+    (_, plain), _ = two_stage_run
+    cfg = make_cfg(tmp_path, stage1=1, total=3)
+    assert cfg.train_dataloader.batch_size == 64
+    cfg.auto_scale_lr = dict(enable=True, base_batch_size=128)
+    _, scaled = train(cfg)
+    assert len(scaled) == len(plain)
+    for a, b in zip(plain, scaled):
+        assert a['epoch'] == b['epoch']
+        for group in ('classifier', 'scale', 'representation'):
+            assert b['lrs'][group] == pytest.approx(0.5 * a['lrs'][group])
+    stage2 = [s for s in scaled if s['epoch'] >= 1]
+    assert stage2[0]['lrs']['classifier'] == pytest.approx(0.1 * 0.5 * 0.5)
+    assert stage2[0]['lrs']['scale'] == pytest.approx(0.1 * 0.5)

@@ -13,7 +13,9 @@ sampling, mixup, cross-entropy plus the LCReg neck losses. At epoch
 * the head loss becomes ``stage2.loss`` (label-aware smoothing), built
   with the training class counts ``dataset.metainfo['class_counts']``;
 * the classifier group of the optimizer gets ``lr · lr_factor``, the
-  weight-scaling group ``lr``, momentum buffers are cleared; the stage-2
+  weight-scaling group ``lr``, momentum buffers are cleared (with
+  ``auto_scale_lr.enable=True`` both are scaled by the factor MMEngine
+  applied to the stage-1 lrs: total batch / ``base_batch_size``); the stage-2
   learning-rate schedule (cosine) is an ordinary ``param_scheduler``
   entry with ``begin=stage1_epochs`` in the config.
 
@@ -247,6 +249,22 @@ class TwoStageTrainLoop(EpochBasedTrainLoop):
                 with torch.no_grad():
                     param.copy_(fresh)
 
+    def _auto_lr_scale(self) -> float:
+        """The factor ``auto_scale_lr`` applies to the lrs: MMEngine's
+        (``world_size · batch_size / base_batch_size``) when enabled, else
+        1. ``Runner.scale_lr`` scales the stage-1 groups only; the absolute
+        ``stage2.lr`` must follow it."""
+        auto = self.runner.auto_scale_lr
+        if not auto or not auto.get('enable', False):
+            return 1.0
+        total = self.runner.world_size * self.dataloader_cfg['batch_size']
+        ratio = total / auto['base_batch_size']
+        self.runner.logger.info(
+            f'auto_scale_lr: stage-2 lr {self.stage2["lr"]} scaled by '
+            f'{ratio} (total batch {total} / base_batch_size '
+            f'{auto["base_batch_size"]}), as the stage-1 lrs were')
+        return ratio
+
     def _reset_optimizer(self) -> None:
         optimizer = self.runner.optim_wrapper.optimizer
         names = [g.get('name') for g in optimizer.param_groups]
@@ -255,7 +273,7 @@ class TwoStageTrainLoop(EpochBasedTrainLoop):
                 'TwoStageTrainLoop needs optim_wrapper.constructor='
                 "'StageOptimWrapperConstructor' (parameter groups "
                 f'{list(ROLES)}); got groups {names}')
-        lr = self.stage2['lr']
+        lr = self.stage2['lr'] * self._auto_lr_scale()
         lrs = dict(representation=0.0, classifier=lr * self.stage2['lr_factor'],
                    scale=lr)
         for group in optimizer.param_groups:
