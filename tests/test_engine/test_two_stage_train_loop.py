@@ -303,3 +303,26 @@ def test_auto_scale_lr_scales_both_stages(two_stage_run, tmp_path):
     stage2 = [s for s in scaled if s['epoch'] >= 1]
     assert stage2[0]['lrs']['classifier'] == pytest.approx(0.1 * 0.5 * 0.5)
     assert stage2[0]['lrs']['scale'] == pytest.approx(0.1 * 0.5)
+
+
+def test_stage1_checkpoint_survives_max_keep_ckpts(tmp_path):
+    """``max_keep_ckpts=1`` deletes ``epoch_1.pth`` (the last stage-1 epoch)
+    in stage 2; ``stage1.pth`` keeps it, and stage 2 alone runs from it."""
+    cfg = make_cfg(tmp_path / 'run', stage1=1, total=2)
+    cfg.default_hooks.checkpoint.max_keep_ckpts = 1
+    _, snaps = train(cfg)
+    assert sorted(p.name for p in (tmp_path / 'run').glob('*.pth')) == [
+        'epoch_2.pth', 'stage1.pth']
+    ckpt = torch.load(tmp_path / 'run' / 'stage1.pth', weights_only=False)
+    assert ckpt['meta']['epoch'] == 1
+    stage1_end = [s for s in snaps if s['epoch'] == 0][-1]['params']
+    for name, value in stage1_end.items():
+        assert torch.equal(ckpt['state_dict'][name], value), name
+    # the README's "stage 2 alone" with that file
+    alone_cfg = make_cfg(tmp_path / 'alone', stage1=0, total=1)
+    alone_cfg.param_scheduler = [copy.deepcopy(alone_cfg.param_scheduler[2])]
+    alone_cfg.load_from = str(tmp_path / 'run' / 'stage1.pth')
+    _, alone = train(alone_cfg)
+    assert all(s['sampler'] == 'ClassAwareSampler' for s in alone)
+    assert torch.equal(alone[-1]['params']['backbone.conv1.weight'],
+                       stage1_end['backbone.conv1.weight'])

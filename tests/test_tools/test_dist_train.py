@@ -75,7 +75,7 @@ def test_dist_train_then_dist_test_matches_one_process(tmp_path):
     assert "sync_bn='torch' is ignored: SyncBatchNorm needs CUDA" in out
     # rank 0 alone writes: one log folder, the checkpoints, last_checkpoint
     assert sorted(p.name for p in work.glob('*.pth')) == [
-        f'epoch_{e}.pth' for e in range(1, 5)]
+        f'epoch_{e}.pth' for e in range(1, 5)] + ['stage1.pth']
     assert (work / 'last_checkpoint').read_text().strip() == str(
         work / 'epoch_4.pth')
     assert len(list(work.glob('*/*.log'))) == 1

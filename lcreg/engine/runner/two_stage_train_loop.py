@@ -21,8 +21,10 @@ sampling, mixup, cross-entropy plus the LCReg neck losses. At epoch
 
 The optimizer needs ``constructor='StageOptimWrapperConstructor'`` (fixed
 parameter groups), so checkpoints resume in either stage and across the
-boundary. ``stage1_epochs=0`` with ``load_from`` a stage-1 checkpoint runs
-stage 2 alone.
+boundary. At the end of stage 1 the loop saves ``stage1.pth`` in the work
+dir (``STAGE1_CHECKPOINT``; ``CheckpointHook``'s ``max_keep_ckpts`` deletes
+``epoch_{stage1_epochs}.pth`` later in the run, this file stays):
+``stage1_epochs=0`` with ``load_from`` that checkpoint runs stage 2 alone.
 """
 import copy
 import math
@@ -65,6 +67,10 @@ class TwoStageTrainLoop(EpochBasedTrainLoop):
             run resumed at the boundary. Default False.
             ``shift_bn`` (bool): re-estimate BN statistics. Default False.
     """
+
+    #: the checkpoint of the last stage-1 epoch, kept under this name in the
+    #: work dir whatever ``max_keep_ckpts`` is
+    STAGE1_CHECKPOINT = 'stage1.pth'
 
     STAGE2_KEYS = ('sampler', 'loss', 'lr', 'lr_factor', 'train_classifier',
                    'train_scale', 'reset_classifier', 'shift_bn')
@@ -127,6 +133,9 @@ class TwoStageTrainLoop(EpochBasedTrainLoop):
         for idx, data_batch in enumerate(self.dataloader):
             self.run_iter(idx, data_batch)
         self.runner.call_hook('after_train_epoch')
+        if self._epoch + 1 == self.stage1_epochs:
+            self.runner.save_checkpoint(self.runner.work_dir,
+                                        self.STAGE1_CHECKPOINT)
         self._epoch += 1
 
     # -- the switch ---------------------------------------------------------
