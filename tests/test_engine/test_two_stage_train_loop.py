@@ -326,3 +326,31 @@ def test_stage1_checkpoint_survives_max_keep_ckpts(tmp_path):
     assert all(s['sampler'] == 'ClassAwareSampler' for s in alone)
     assert torch.equal(alone[-1]['params']['backbone.conv1.weight'],
                        stage1_end['backbone.conv1.weight'])
+
+
+def test_head_without_learnable_scale_keeps_scale_one(tmp_path):
+    """``model.head.learnable_scale=False``: stage 2 leaves the scale at 1
+    (the default ``stage2.train_scale`` follows the head)."""
+    cfg = make_cfg(tmp_path, stage1=1, total=2)
+    cfg.model.head.learnable_scale = False
+    runner, snaps = train(cfg)
+    stage2 = [s for s in snaps if s['epoch'] == 1]
+    assert stage2 and all(torch.equal(s['params']['head.scale'],
+                                      torch.ones(10)) for s in stage2)
+    assert not runner.model.head.scale.requires_grad
+    # the classifier itself did train
+    assert not torch.equal(stage2[0]['params']['head.fc.weight'],
+                           stage2[-1]['params']['head.fc.weight'])
+
+
+def test_train_scale_contradicting_the_head_is_refused(tmp_path):
+    cfg = make_cfg(tmp_path, stage1=1, total=2, train_scale=True)
+    cfg.model.head.learnable_scale = False
+    runner = Runner.from_cfg(cfg)
+    with pytest.raises(ValueError) as err:
+        runner.train()
+    assert str(err.value) == (
+        'train_cfg.stage2.train_scale=True contradicts '
+        'model.head.learnable_scale=False (the head keeps its scale at 1): '
+        "set one of them to the other's value.")
+    assert runner.iter == 0

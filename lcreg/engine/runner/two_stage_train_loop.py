@@ -59,8 +59,10 @@ class TwoStageTrainLoop(EpochBasedTrainLoop):
             ``lr_factor`` (float): classifier lr = lr_factor · lr.
             ``train_classifier`` (bool): train the linear classifier
             (False for LWS). Default True.
-            ``train_scale`` (bool): train the head's ``scale`` (learnable
-            weight scaling). Default True.
+            ``train_scale`` (bool | None): train the head's ``scale``
+            (learnable weight scaling). Default None: the head's
+            ``learnable_scale`` (True when the head does not say). True
+            with ``model.head.learnable_scale=False`` is refused.
             ``reset_classifier`` (bool): re-initialise the classifier at
             the switch (cRT), from a generator seeded by the run's seed
             and the switch epoch: the same weights on every rank and on a
@@ -96,7 +98,7 @@ class TwoStageTrainLoop(EpochBasedTrainLoop):
         self.stage2 = dict(
             sampler=dict(type='ClassAwareSampler', num_samples_cls=4),
             loss=None, lr=0.1, lr_factor=1.0, train_classifier=True,
-            train_scale=True, reset_classifier=False, shift_bn=False)
+            train_scale=None, reset_classifier=False, shift_bn=False)
         self.stage2.update(stage2)
         self.in_stage2 = False
 
@@ -111,10 +113,11 @@ class TwoStageTrainLoop(EpochBasedTrainLoop):
         return model.module if is_model_wrapper(model) else model
 
     def run(self):
-        """Check the schedulers (and, when stage 1 is still to run, the λ
-        schedule of the latent ISDA loss) before the first epoch, then
-        train."""
+        """Check the schedulers, the stage-2 scale setting (and, when stage
+        1 is still to run, the λ schedule of the latent ISDA loss) before
+        the first epoch, then train."""
         self._check_schedulers()
+        self._train_scale()
         if self._epoch < self.stage1_epochs:
             check_schedule_registered(self.runner)
         return super().run()
@@ -147,7 +150,7 @@ class TwoStageTrainLoop(EpochBasedTrainLoop):
             f'{(cfg["loss"] or {}).get("type", "unchanged")}')
         self._set_trainable('representation', False)
         self._set_trainable('classifier', cfg['train_classifier'])
-        self._set_trainable('scale', cfg['train_scale'])
+        self._set_trainable('scale', self._train_scale())
         if hasattr(model, 'neck_losses'):
             model.neck_losses = False
         preprocessor = model.data_preprocessor
@@ -164,6 +167,20 @@ class TwoStageTrainLoop(EpochBasedTrainLoop):
                 self._reset_classifier()
             self._reset_optimizer()
         self.in_stage2 = True
+
+    def _train_scale(self) -> bool:
+        """``stage2.train_scale``, defaulting to the head's
+        ``learnable_scale``; a contradiction of the two is refused."""
+        learnable = getattr(self.model.head, 'learnable_scale', True)
+        train_scale = self.stage2['train_scale']
+        if train_scale is None:
+            return learnable
+        if train_scale and not learnable:
+            raise ValueError(
+                'train_cfg.stage2.train_scale=True contradicts '
+                'model.head.learnable_scale=False (the head keeps its scale '
+                'at 1): set one of them to the other\'s value.')
+        return bool(train_scale)
 
     def _check_schedulers(self) -> None:
         """Before the first epoch (and again when resuming): a stage-1
