@@ -45,6 +45,17 @@ def epoch_seed(seed: int, epoch: int, rank: int, worker_id: int = -1) -> int:
     return int(np.random.SeedSequence(words).generate_state(1)[0])
 
 
+def shared_seed(runner) -> int:
+    """The run's seed as every rank knows it: ``runner.seed`` less the rank
+    that ``randomness.diff_rank_seed=True`` added to it. Whatever must agree
+    across ranks (a sampler's global order, a re-drawn classifier) is seeded
+    from this."""
+    seed = runner.seed
+    if (getattr(runner, '_randomness_cfg', None) or {}).get('diff_rank_seed'):
+        seed -= get_rank()
+    return seed
+
+
 def seed_everything(seed: int) -> None:
     """Seed Python's ``random``, numpy's global generator and torch."""
     random.seed(seed)

@@ -36,7 +36,7 @@ from mmengine.model import is_model_wrapper
 from mmengine.runner import EpochBasedTrainLoop
 from mmpretrain.registry import LOOPS, MODELS
 
-from lcreg.engine.hooks.epoch_seed_hook import epoch_seed
+from lcreg.engine.hooks.epoch_seed_hook import epoch_seed, shared_seed
 from lcreg.engine.hooks.latent_aug_schedule_hook import \
     check_schedule_registered
 from lcreg.engine.optimizers.stage_optim_constructor import (ROLES,
@@ -65,8 +65,10 @@ class TwoStageTrainLoop(EpochBasedTrainLoop):
             with ``model.head.learnable_scale=False`` is refused.
             ``reset_classifier`` (bool): re-initialise the classifier at
             the switch (cRT), from a generator seeded by the run's seed
-            and the switch epoch: the same weights on every rank and on a
-            run resumed at the boundary. Default False.
+            (the one shared by all ranks, also with
+            ``randomness.diff_rank_seed=True``) and the switch epoch: the
+            same weights on every rank and on a run resumed at the
+            boundary. Default False.
             ``shift_bn`` (bool): re-estimate BN statistics. Default False.
     """
 
@@ -236,7 +238,10 @@ class TwoStageTrainLoop(EpochBasedTrainLoop):
         loader_cfg = copy.deepcopy(self.dataloader_cfg)
         loader_cfg['dataset'] = dataset
         loader_cfg['sampler'] = copy.deepcopy(self.stage2['sampler'])
-        return self.runner.build_dataloader(loader_cfg, seed=self.runner.seed)
+        # the seed of every rank (not the rank-dependent one of
+        # diff_rank_seed=True): the rank shards form one global epoch
+        return self.runner.build_dataloader(loader_cfg,
+                                            seed=shared_seed(self.runner))
 
     def _set_trainable(self, role: str, flag: bool) -> None:
         for _, param in parameter_roles(self.model)[role]:
@@ -262,7 +267,7 @@ class TwoStageTrainLoop(EpochBasedTrainLoop):
         differs between ranks (EpochSeedHook seeds per rank) and between
         an uninterrupted and a resumed run."""
         generator = torch.Generator().manual_seed(
-            epoch_seed(self.runner.seed, self.stage1_epochs, rank=0))
+            epoch_seed(shared_seed(self.runner), self.stage1_epochs, rank=0))
         for m in self.model.head.modules():
             if not isinstance(m, nn.Linear):
                 continue
