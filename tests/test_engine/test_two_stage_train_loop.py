@@ -17,10 +17,24 @@ DEMO = osp.join(REPO, 'configs', 'demo', 'lcreg_resnet32_digits-lt.py')
 
 
 class Recorder(Hook):
-    """Snapshots parameters, lrs and the loader after every iteration."""
+    """Snapshots parameters, lrs and the loader after every iteration, and
+    the head's weights and gradients just before every optimizer step."""
 
     def __init__(self):
         self.snaps = []
+        self.before_steps = []
+
+    def before_train(self, runner):
+        model = runner.model
+        head = {n: p for n, p in model.named_parameters()
+                if n.startswith('head.')}
+
+        def grab(optimizer, args, kwargs):
+            self.before_steps.append({n: (p.detach().clone(), None if p.grad
+                                          is None else p.grad.clone())
+                                      for n, p in head.items()})
+
+        runner.optim_wrapper.optimizer.register_step_pre_hook(grab)
 
     def after_train_iter(self, runner, batch_idx, data_batch=None,
                          outputs=None):
@@ -57,9 +71,9 @@ def make_cfg(work_dir, stage1=1, total=3, **stage2):
     return cfg
 
 
-def train(cfg):
+def train(cfg, recorder=None):
     runner = Runner.from_cfg(cfg)
-    recorder = Recorder()
+    recorder = recorder or Recorder()
     runner.register_hook(recorder, priority='LOWEST')
     runner.train()
     return runner, recorder.snaps
@@ -68,11 +82,13 @@ def train(cfg):
 @pytest.fixture(scope='module')
 def two_stage_run(tmp_path_factory):
     work_dir = tmp_path_factory.mktemp('two_stage')
-    return train(make_cfg(work_dir, stage1=1, total=3)), work_dir
+    recorder = Recorder()
+    run = train(make_cfg(work_dir, stage1=1, total=3), recorder)
+    return run, work_dir, recorder
 
 
 def test_stage_switch_freezes_representation(two_stage_run):
-    (runner, snaps), _ = two_stage_run
+    (runner, snaps), _, _ = two_stage_run
     stage1 = [s for s in snaps if s['epoch'] == 0]
     stage2 = [s for s in snaps if s['epoch'] >= 1]
     assert stage1 and len(stage2) >= 4
@@ -89,18 +105,45 @@ def test_stage_switch_freezes_representation(two_stage_run):
         assert snap['loss'] == 'LabelAwareSmoothingLoss'
         assert not snap['mixup']
         assert 'loss_recon' not in snap['outputs']
+    # frozen at the values stage 1 ended with (not only from the first
+    # stage-2 step on: the switch itself must not move them)
+    stage1_end = stage1[-1]['params']
+    for snap in stage2:
+        for name, value in stage1_end.items():
+            if name.startswith(('backbone.', 'neck.')):
+                assert torch.equal(value, snap['params'][name]), name
     first, last = stage2[0]['params'], stage2[-1]['params']
-    for name, value in first.items():
-        if name.startswith(('backbone.', 'neck.')):
-            assert torch.equal(value, last[name]), name
     assert not torch.equal(first['head.fc.weight'], last['head.fc.weight'])
     assert not torch.equal(first['head.scale'], last['head.scale'])
-    # shift_bn=False: BN statistics frozen too
-    assert torch.equal(stage2[0]['bn_mean'], stage2[-1]['bn_mean'])
+    # shift_bn=False: BN statistics frozen too, at their stage-1 values
+    for snap in stage2:
+        assert torch.equal(stage1[-1]['bn_mean'], snap['bn_mean'])
+
+
+def test_first_stage2_step_has_no_stage1_momentum(two_stage_run):
+    """Momentum buffers are cleared at the switch: the first stage-2 SGD
+    step of every head parameter is −lr·(g + wd·w), with the group's lr
+    (classifier lr·lr_factor, scale lr) and no 0.9·(stage-1 buffer)."""
+    (runner, snaps), _, recorder = two_stage_run
+    first = [i for i, s in enumerate(snaps) if s['epoch'] >= 1][0]
+    assert len(recorder.before_steps) == len(snaps)
+    before = recorder.before_steps[first]
+    wd = runner.optim_wrapper.optimizer.defaults['weight_decay']
+    assert wd > 0 and runner.optim_wrapper.optimizer.defaults[
+        'momentum'] == 0.9
+    lrs = {'head.fc.weight': 0.05, 'head.fc.bias': 0.05, 'head.scale': 0.1}
+    # the classifier had stage-1 momentum to forget
+    assert recorder.before_steps[first - 1]['head.fc.weight'][1] is not None
+    for name, lr in lrs.items():
+        weight, grad = before[name]
+        assert grad is not None and grad.abs().sum() > 0, name
+        expected = weight - lr * (grad + wd * weight)
+        torch.testing.assert_close(snaps[first]['params'][name], expected,
+                                   rtol=1e-6, atol=1e-7)
 
 
 def test_stage2_learning_rates(two_stage_run):
-    (runner, snaps), _ = two_stage_run
+    (runner, snaps), _, _ = two_stage_run
     stage2 = [s for s in snaps if s['epoch'] >= 1]
     lr, factor = 0.1, 0.5  # demo config: stage2 lr 0.1, lr_factor 0.5
     assert stage2[0]['lrs']['representation'] == 0.0
@@ -123,7 +166,7 @@ def test_stage2_learning_rates(two_stage_run):
 
 def test_resume_across_boundary_matches(two_stage_run, tmp_path):
     """Stop after stage 1, resume: stage 2 gives the same weights."""
-    (_, snaps), work_dir = two_stage_run
+    (_, snaps), work_dir, _ = two_stage_run
     cfg = make_cfg(tmp_path, stage1=1, total=3)
     cfg.load_from = osp.join(work_dir, 'epoch_1.pth')
     cfg.resume = True
@@ -136,7 +179,7 @@ def test_resume_across_boundary_matches(two_stage_run, tmp_path):
 
 
 def test_resume_inside_stage2_keeps_lr(two_stage_run, tmp_path):
-    (_, snaps), work_dir = two_stage_run
+    (_, snaps), work_dir, _ = two_stage_run
     cfg = make_cfg(tmp_path, stage1=1, total=3)
     cfg.load_from = osp.join(work_dir, 'epoch_2.pth')
     cfg.resume = True
@@ -151,7 +194,7 @@ def test_resume_inside_stage2_keeps_lr(two_stage_run, tmp_path):
 
 
 def test_stage2_alone_from_stage1_checkpoint(two_stage_run, tmp_path):
-    (_, snaps), work_dir = two_stage_run
+    (_, snaps), work_dir, _ = two_stage_run
     cfg = make_cfg(tmp_path, stage1=0, total=1)
     cfg.param_scheduler = [copy.deepcopy(cfg.param_scheduler[2])]
     cfg.load_from = osp.join(work_dir, 'epoch_1.pth')
@@ -296,7 +339,7 @@ def test_auto_scale_lr_scales_both_stages(two_stage_run, tmp_path):
     """``auto_scale_lr.enable=True`` with the demo's batch 64 and a base
     batch of 128: MMEngine halves the stage-1 lrs, the loop halves the
     absolute stage-2 lrs (``stage2.lr``) by the same factor."""
-    (_, plain), _ = two_stage_run
+    (_, plain), _, _ = two_stage_run
     cfg = make_cfg(tmp_path, stage1=1, total=3)
     assert cfg.train_dataloader.batch_size == 64
     cfg.auto_scale_lr = dict(enable=True, base_batch_size=128)
