@@ -13,7 +13,8 @@ resumed run repeats the uninterrupted one exactly (bit for bit with
 Dataloader workers: with ``num_workers > 0`` and non-persistent workers,
 each epoch's workers are seeded from ``(seed, epoch, rank, worker_id)``.
 Persistent workers keep their random state across epochs and restart it on
-resume, so a resumed run then differs in its augmentations; the hook warns
+resume, so a run resumed inside a stage then differs in its augmentations
+(tests/test_engine/test_epoch_seed_hook.py shows both cases); the hook warns
 once. Use ``persistent_workers=False`` (or 0 workers) where the exact
 repetition matters.
 """
