@@ -403,3 +403,47 @@ def test_train_scale_contradicting_the_head_is_refused(tmp_path):
         'model.head.learnable_scale=False (the head keeps its scale at 1): '
         "set one of them to the other's value.")
     assert runner.iter == 0
+
+
+class UnweightedRecon(Hook):
+    """Records, at every stage-1 step, the reconstruction loss of that
+    very batch with ``loss_weight=1`` (the unweighted term of eq. 7)."""
+
+    def __init__(self):
+        self.unweighted = []
+
+    def before_train(self, runner):
+        loss = runner.model.neck.recon_loss
+        weighted_forward = loss.forward
+
+        def forward(*args, **kwargs):
+            weight, loss.loss_weight = loss.loss_weight, 1.0
+            try:
+                self.unweighted.append(float(weighted_forward(
+                    *args, **kwargs).detach()))
+            finally:
+                loss.loss_weight = weight
+            return weighted_forward(*args, **kwargs)
+
+        loss.forward = forward
+
+
+def test_eq7_weights_on_the_runner_path(tmp_path):
+    """The logged ``loss_recon`` of every stage-1 iteration is 0.1 (β of
+    eq. 7 in the config) times the unweighted loss of the same batch, and
+    the total is cls + recon + latent_aug."""
+    cfg = make_cfg(tmp_path, stage1=1, total=2)
+    assert cfg.model.neck.recon_loss.loss_weight == 0.1
+    runner = Runner.from_cfg(cfg)
+    probe, recorder = UnweightedRecon(), Recorder()
+    runner.register_hook(probe)
+    runner.register_hook(recorder, priority='LOWEST')
+    runner.train()
+    stage1 = [s['outputs'] for s in recorder.snaps if s['epoch'] == 0]
+    assert len(probe.unweighted) == len(stage1) > 0
+    for raw, out in zip(probe.unweighted, stage1):
+        assert raw > 0
+        assert out['loss_recon'] == pytest.approx(0.1 * raw, rel=1e-5)
+        assert out['loss'] == pytest.approx(
+            out['loss_cls'] + out['loss_recon'] + out['loss_latent_aug'],
+            rel=1e-5)
