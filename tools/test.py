@@ -64,7 +64,10 @@ def main(argv=None):
         cfg.work_dir = args.work_dir
     elif cfg.get('work_dir') is None:
         cfg.work_dir = default_work_dir(args.config)
-    cfg.load_from = args.checkpoint
+    # a plain load of CHECKPOINT: the config a --resume run saved in its work
+    # dir holds resume=True, which would take MMEngine's resume path (train
+    # loop, optimizer, 'meta' of a training checkpoint)
+    cfg.load_from, cfg.resume = args.checkpoint, False
     setup_cpu_distributed(cfg, args.launcher)
     runner = Runner.from_cfg(cfg)
     runner.register_hook(CheckpointFitHook(args.checkpoint, args.config))

@@ -8,7 +8,8 @@
 #   sampling (4 per class) and plain cross-entropy, lr 0.1 cosine; no weight
 #   scaling (the head's scale stays 1).
 # tau-normalisation needs no training: tools/analysis/tau_norm_sweep.py on
-# the CE checkpoint (or on this one), then --cfg-options model.head.tau=...
+# the CE checkpoint (this run keeps its stage-1 one as <work dir>/stage1.pth)
+# or on this one, then the tools/test.py command the sweep prints.
 _base_ = [
     '../_base_/models/resnet32_cifar.py',
     '../_base_/datasets/cifar10-lt_bs128.py',

@@ -9,7 +9,8 @@
 #   sampling (4 per class) and plain cross-entropy, lr 0.1 cosine; no weight
 #   scaling (the head's scale stays 1).
 # tau-normalisation needs no training: tools/analysis/tau_norm_sweep.py on
-# the stage-1 checkpoint, then --cfg-options model.head.tau=...
+# the stage-1 checkpoint (<work dir>/stage1.pth), then the tools/test.py
+# command the sweep prints.
 _base_ = [
     '../_base_/models/resnet50.py',
     '../_base_/datasets/imagenet-lt_bs256.py',

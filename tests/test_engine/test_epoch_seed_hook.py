@@ -80,3 +80,45 @@ def test_persistent_workers_warn_once(monkeypatch):
     assert logged[0].startswith('EpochSeedHook: persistent dataloader '
                                 'workers keep their own random state')
     assert runner.train_loop.dataloader.worker_init_fn is None
+
+
+def _train_then_resume(tmp_path, *options):
+    """The tiny run (RandomCrop in the loader, mixup, stage 2 from epoch
+    2), uninterrupted and resumed from its epoch-1 checkpoint (inside stage
+    1: the loader, not rebuilt at the switch, has run one epoch): the two
+    final ``state_dict``s."""
+    from fixtures.tool_runs import TINY_CONFIG, run_in_process
+    from lcreg.engine.runner.safe_checkpoint import load_checkpoint_file
+    full, resumed = tmp_path / 'full', tmp_path / 'resumed'
+    assert run_in_process('train', TINY_CONFIG, '--work-dir', full,
+                          '--no-validate', '--cfg-options', *options) == 0
+    assert run_in_process('train', TINY_CONFIG, '--work-dir', resumed,
+                          '--no-validate', '--resume', full / 'epoch_1.pth',
+                          '--cfg-options', *options) == 0
+    ends = [load_checkpoint_file(str(d / 'epoch_4.pth'), map_location='cpu')
+            for d in (full, resumed)]
+    assert ends[0]['meta']['epoch'] == ends[1]['meta']['epoch'] == 4
+    return [end['state_dict'] for end in ends]
+
+
+WORKERS = ['train_dataloader.num_workers=2',
+           '+train_dataloader.persistent_workers={persistent}']
+
+
+def test_resume_with_non_persistent_workers_is_bit_identical(tmp_path):
+    """The scope the README states: with 2 loader workers that are not
+    persistent (seeded afresh every epoch), the resumed run ends with the
+    uninterrupted run's weights and BN statistics, bit for bit."""
+    full, resumed = _train_then_resume(
+        tmp_path, *[w.format(persistent=False) for w in WORKERS])
+    for key, value in full.items():
+        assert torch.equal(value, resumed[key]), key
+
+
+def test_resume_with_persistent_workers_is_not_bit_identical(tmp_path):
+    """Outside that scope, as the README says: persistent workers restart
+    their random streams at the resume, so the augmentations, and the
+    weights, differ (the hook warns)."""
+    full, resumed = _train_then_resume(
+        tmp_path, *[w.format(persistent=True) for w in WORKERS])
+    assert not all(torch.equal(v, resumed[k]) for k, v in full.items())

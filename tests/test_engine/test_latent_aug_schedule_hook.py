@@ -112,13 +112,34 @@ def _run(work_dir, max_iters, resume=False):
 def test_real_runner_schedule_continues_after_resume(tmp_path):
     first = _run(tmp_path, max_iters=2)
     assert first.seen_lambdas == pytest.approx([0.0, 0.25])
-    try:
-        resumed = _run(tmp_path, max_iters=4, resume=True)
-    except RuntimeError as e:  # bug outside this hook, reported to the lead
-        if 'refusing to load checkpoint' not in str(e):
-            raise
-        pytest.xfail('lcreg.engine.runner.safe_checkpoint refuses MMEngine '
-                     f'checkpoints (message hub HistoryBuffer): {e}'[:300])
+    resumed = _run(tmp_path, max_iters=4, resume=True)
     assert resumed.seen_lambdas == pytest.approx([0.5, 0.75])
     # and the covariance estimator was restored from the checkpoint
     assert resumed.neck.aug_loss.estimator.count.tolist() == [8, 8]
+
+
+# ------------------------------------------------- a child config loses it
+@pytest.mark.parametrize('where', ['child config', 'cfg-options'])
+def test_run_without_the_schedule_is_refused(where, tmp_path, capsys):
+    """``custom_hooks`` of a child config (or of ``--cfg-options``) replaces
+    the base config's list and with it the λ schedule: refused before the
+    first iteration, naming the key and the fix."""
+    from fixtures.tool_runs import (TINY_CONFIG, last_line, run_in_process,
+                                    write_config)
+    if where == 'child config':
+        config = write_config(tmp_path / 'child.py',
+                              "custom_hooks = [dict(type='EMAHook')]\n")
+        options = []
+    else:
+        config = TINY_CONFIG
+        options = ['--cfg-options', 'custom_hooks=[]']
+    work = tmp_path / 'work'
+    assert run_in_process('train', config, '--work-dir', work, *options) == 2
+    line = last_line(capsys.readouterr().err)
+    assert line.startswith('error: model.neck.aug_loss is a LatentISDALoss '
+                           '(λ = λ0·t/T), but no LatentAugScheduleHook is '
+                           'registered (hooks: '), line
+    assert ('EMAHook' in line) == (where == 'child config')
+    assert 'so λ would stay 0' in line
+    assert "add dict(type='LatentAugScheduleHook') to custom_hooks" in line
+    assert not list(work.glob('*.pth'))

@@ -1,5 +1,6 @@
 """The two-stage recipe through the real MMEngine Runner on Digits-LT."""
 import copy
+import math
 import os.path as osp
 
 import pytest
@@ -16,10 +17,24 @@ DEMO = osp.join(REPO, 'configs', 'demo', 'lcreg_resnet32_digits-lt.py')
 
 
 class Recorder(Hook):
-    """Snapshots parameters, lrs and the loader after every iteration."""
+    """Snapshots parameters, lrs and the loader after every iteration, and
+    the head's weights and gradients just before every optimizer step."""
 
     def __init__(self):
         self.snaps = []
+        self.before_steps = []
+
+    def before_train(self, runner):
+        model = runner.model
+        head = {n: p for n, p in model.named_parameters()
+                if n.startswith('head.')}
+
+        def grab(optimizer, args, kwargs):
+            self.before_steps.append({n: (p.detach().clone(), None if p.grad
+                                          is None else p.grad.clone())
+                                      for n, p in head.items()})
+
+        runner.optim_wrapper.optimizer.register_step_pre_hook(grab)
 
     def after_train_iter(self, runner, batch_idx, data_batch=None,
                          outputs=None):
@@ -56,9 +71,9 @@ def make_cfg(work_dir, stage1=1, total=3, **stage2):
     return cfg
 
 
-def train(cfg):
+def train(cfg, recorder=None):
     runner = Runner.from_cfg(cfg)
-    recorder = Recorder()
+    recorder = recorder or Recorder()
     runner.register_hook(recorder, priority='LOWEST')
     runner.train()
     return runner, recorder.snaps
@@ -67,11 +82,13 @@ def train(cfg):
 @pytest.fixture(scope='module')
 def two_stage_run(tmp_path_factory):
     work_dir = tmp_path_factory.mktemp('two_stage')
-    return train(make_cfg(work_dir, stage1=1, total=3)), work_dir
+    recorder = Recorder()
+    run = train(make_cfg(work_dir, stage1=1, total=3), recorder)
+    return run, work_dir, recorder
 
 
 def test_stage_switch_freezes_representation(two_stage_run):
-    (runner, snaps), _ = two_stage_run
+    (runner, snaps), _, _ = two_stage_run
     stage1 = [s for s in snaps if s['epoch'] == 0]
     stage2 = [s for s in snaps if s['epoch'] >= 1]
     assert stage1 and len(stage2) >= 4
@@ -88,18 +105,45 @@ def test_stage_switch_freezes_representation(two_stage_run):
         assert snap['loss'] == 'LabelAwareSmoothingLoss'
         assert not snap['mixup']
         assert 'loss_recon' not in snap['outputs']
+    # frozen at the values stage 1 ended with (not only from the first
+    # stage-2 step on: the switch itself must not move them)
+    stage1_end = stage1[-1]['params']
+    for snap in stage2:
+        for name, value in stage1_end.items():
+            if name.startswith(('backbone.', 'neck.')):
+                assert torch.equal(value, snap['params'][name]), name
     first, last = stage2[0]['params'], stage2[-1]['params']
-    for name, value in first.items():
-        if name.startswith(('backbone.', 'neck.')):
-            assert torch.equal(value, last[name]), name
     assert not torch.equal(first['head.fc.weight'], last['head.fc.weight'])
     assert not torch.equal(first['head.scale'], last['head.scale'])
-    # shift_bn=False: BN statistics frozen too
-    assert torch.equal(stage2[0]['bn_mean'], stage2[-1]['bn_mean'])
+    # shift_bn=False: BN statistics frozen too, at their stage-1 values
+    for snap in stage2:
+        assert torch.equal(stage1[-1]['bn_mean'], snap['bn_mean'])
+
+
+def test_first_stage2_step_has_no_stage1_momentum(two_stage_run):
+    """Momentum buffers are cleared at the switch: the first stage-2 SGD
+    step of every head parameter is −lr·(g + wd·w), with the group's lr
+    (classifier lr·lr_factor, scale lr) and no 0.9·(stage-1 buffer)."""
+    (runner, snaps), _, recorder = two_stage_run
+    first = [i for i, s in enumerate(snaps) if s['epoch'] >= 1][0]
+    assert len(recorder.before_steps) == len(snaps)
+    before = recorder.before_steps[first]
+    wd = runner.optim_wrapper.optimizer.defaults['weight_decay']
+    assert wd > 0 and runner.optim_wrapper.optimizer.defaults[
+        'momentum'] == 0.9
+    lrs = {'head.fc.weight': 0.05, 'head.fc.bias': 0.05, 'head.scale': 0.1}
+    # the classifier had stage-1 momentum to forget
+    assert recorder.before_steps[first - 1]['head.fc.weight'][1] is not None
+    for name, lr in lrs.items():
+        weight, grad = before[name]
+        assert grad is not None and grad.abs().sum() > 0, name
+        expected = weight - lr * (grad + wd * weight)
+        torch.testing.assert_close(snaps[first]['params'][name], expected,
+                                   rtol=1e-6, atol=1e-7)
 
 
 def test_stage2_learning_rates(two_stage_run):
-    (runner, snaps), _ = two_stage_run
+    (runner, snaps), _, _ = two_stage_run
     stage2 = [s for s in snaps if s['epoch'] >= 1]
     lr, factor = 0.1, 0.5  # demo config: stage2 lr 0.1, lr_factor 0.5
     assert stage2[0]['lrs']['representation'] == 0.0
@@ -110,14 +154,19 @@ def test_stage2_learning_rates(two_stage_run):
     loss = runner.model.head.loss_module
     assert isinstance(loss, LabelAwareSmoothingLoss)
     counts = runner.train_dataloader.dataset.metainfo['class_counts']
-    assert loss.smoothing[0] == pytest.approx(0.3)  # head class: eps_head
-    assert counts[0] == max(counts)
+    assert len(set(counts)) > 2  # long-tailed: the ε vector has a shape
+    # demo recipe: ε_head 0.3, ε_tail 0, concave: ε_y = 0.3·sin(π/2·x_y)
+    # with x_y = (N_y − N_min) / (N_max − N_min), from the real counts
+    low, high = min(counts), max(counts)
+    expected = [0.3 * math.sin(math.pi / 2 * (n - low) / (high - low))
+                for n in counts]
+    assert loss.smoothing.tolist() == pytest.approx(expected, abs=1e-6)
     assert isinstance(runner.train_dataloader.sampler, ClassAwareSampler)
 
 
 def test_resume_across_boundary_matches(two_stage_run, tmp_path):
     """Stop after stage 1, resume: stage 2 gives the same weights."""
-    (_, snaps), work_dir = two_stage_run
+    (_, snaps), work_dir, _ = two_stage_run
     cfg = make_cfg(tmp_path, stage1=1, total=3)
     cfg.load_from = osp.join(work_dir, 'epoch_1.pth')
     cfg.resume = True
@@ -130,7 +179,7 @@ def test_resume_across_boundary_matches(two_stage_run, tmp_path):
 
 
 def test_resume_inside_stage2_keeps_lr(two_stage_run, tmp_path):
-    (_, snaps), work_dir = two_stage_run
+    (_, snaps), work_dir, _ = two_stage_run
     cfg = make_cfg(tmp_path, stage1=1, total=3)
     cfg.load_from = osp.join(work_dir, 'epoch_2.pth')
     cfg.resume = True
@@ -145,7 +194,7 @@ def test_resume_inside_stage2_keeps_lr(two_stage_run, tmp_path):
 
 
 def test_stage2_alone_from_stage1_checkpoint(two_stage_run, tmp_path):
-    (_, snaps), work_dir = two_stage_run
+    (_, snaps), work_dir, _ = two_stage_run
     cfg = make_cfg(tmp_path, stage1=0, total=1)
     cfg.param_scheduler = [copy.deepcopy(cfg.param_scheduler[2])]
     cfg.load_from = osp.join(work_dir, 'epoch_1.pth')
@@ -284,3 +333,117 @@ def test_stage2_loss_is_built_on_the_model_device():
     assert isinstance(loss, LabelAwareSmoothingLoss)
     assert loss.smoothing.device.type == 'meta'
     assert loss.smoothing.shape == (3,)
+
+
+def test_auto_scale_lr_scales_both_stages(two_stage_run, tmp_path):
+    """``auto_scale_lr.enable=True`` with the demo's batch 64 and a base
+    batch of 128: MMEngine halves the stage-1 lrs, the loop halves the
+    absolute stage-2 lrs (``stage2.lr``) by the same factor."""
+    (_, plain), _, _ = two_stage_run
+    cfg = make_cfg(tmp_path, stage1=1, total=3)
+    assert cfg.train_dataloader.batch_size == 64
+    cfg.auto_scale_lr = dict(enable=True, base_batch_size=128)
+    _, scaled = train(cfg)
+    assert len(scaled) == len(plain)
+    for a, b in zip(plain, scaled):
+        assert a['epoch'] == b['epoch']
+        for group in ('classifier', 'scale', 'representation'):
+            assert b['lrs'][group] == pytest.approx(0.5 * a['lrs'][group])
+    stage2 = [s for s in scaled if s['epoch'] >= 1]
+    assert stage2[0]['lrs']['classifier'] == pytest.approx(0.1 * 0.5 * 0.5)
+    assert stage2[0]['lrs']['scale'] == pytest.approx(0.1 * 0.5)
+
+
+def test_stage1_checkpoint_survives_max_keep_ckpts(tmp_path):
+    """``max_keep_ckpts=1`` deletes ``epoch_1.pth`` (the last stage-1 epoch)
+    in stage 2; ``stage1.pth`` keeps it, and stage 2 alone runs from it."""
+    cfg = make_cfg(tmp_path / 'run', stage1=1, total=2)
+    cfg.default_hooks.checkpoint.max_keep_ckpts = 1
+    _, snaps = train(cfg)
+    assert sorted(p.name for p in (tmp_path / 'run').glob('*.pth')) == [
+        'epoch_2.pth', 'stage1.pth']
+    ckpt = torch.load(tmp_path / 'run' / 'stage1.pth', weights_only=False)
+    assert ckpt['meta']['epoch'] == 1
+    stage1_end = [s for s in snaps if s['epoch'] == 0][-1]['params']
+    for name, value in stage1_end.items():
+        assert torch.equal(ckpt['state_dict'][name], value), name
+    # the README's "stage 2 alone" with that file
+    alone_cfg = make_cfg(tmp_path / 'alone', stage1=0, total=1)
+    alone_cfg.param_scheduler = [copy.deepcopy(alone_cfg.param_scheduler[2])]
+    alone_cfg.load_from = str(tmp_path / 'run' / 'stage1.pth')
+    _, alone = train(alone_cfg)
+    assert all(s['sampler'] == 'ClassAwareSampler' for s in alone)
+    assert torch.equal(alone[-1]['params']['backbone.conv1.weight'],
+                       stage1_end['backbone.conv1.weight'])
+
+
+def test_head_without_learnable_scale_keeps_scale_one(tmp_path):
+    """``model.head.learnable_scale=False``: stage 2 leaves the scale at 1
+    (the default ``stage2.train_scale`` follows the head)."""
+    cfg = make_cfg(tmp_path, stage1=1, total=2)
+    cfg.model.head.learnable_scale = False
+    runner, snaps = train(cfg)
+    stage2 = [s for s in snaps if s['epoch'] == 1]
+    assert stage2 and all(torch.equal(s['params']['head.scale'],
+                                      torch.ones(10)) for s in stage2)
+    assert not runner.model.head.scale.requires_grad
+    # the classifier itself did train
+    assert not torch.equal(stage2[0]['params']['head.fc.weight'],
+                           stage2[-1]['params']['head.fc.weight'])
+
+
+def test_train_scale_contradicting_the_head_is_refused(tmp_path):
+    cfg = make_cfg(tmp_path, stage1=1, total=2, train_scale=True)
+    cfg.model.head.learnable_scale = False
+    runner = Runner.from_cfg(cfg)
+    with pytest.raises(ValueError) as err:
+        runner.train()
+    assert str(err.value) == (
+        'train_cfg.stage2.train_scale=True contradicts '
+        'model.head.learnable_scale=False (the head keeps its scale at 1): '
+        "set one of them to the other's value.")
+    assert runner.iter == 0
+
+
+class UnweightedRecon(Hook):
+    """Records, at every stage-1 step, the reconstruction loss of that
+    very batch with ``loss_weight=1`` (the unweighted term of eq. 7)."""
+
+    def __init__(self):
+        self.unweighted = []
+
+    def before_train(self, runner):
+        loss = runner.model.neck.recon_loss
+        weighted_forward = loss.forward
+
+        def forward(*args, **kwargs):
+            weight, loss.loss_weight = loss.loss_weight, 1.0
+            try:
+                self.unweighted.append(float(weighted_forward(
+                    *args, **kwargs).detach()))
+            finally:
+                loss.loss_weight = weight
+            return weighted_forward(*args, **kwargs)
+
+        loss.forward = forward
+
+
+def test_eq7_weights_on_the_runner_path(tmp_path):
+    """The logged ``loss_recon`` of every stage-1 iteration is 0.1 (β of
+    eq. 7 in the config) times the unweighted loss of the same batch, and
+    the total is cls + recon + latent_aug."""
+    cfg = make_cfg(tmp_path, stage1=1, total=2)
+    assert cfg.model.neck.recon_loss.loss_weight == 0.1
+    runner = Runner.from_cfg(cfg)
+    probe, recorder = UnweightedRecon(), Recorder()
+    runner.register_hook(probe)
+    runner.register_hook(recorder, priority='LOWEST')
+    runner.train()
+    stage1 = [s['outputs'] for s in recorder.snaps if s['epoch'] == 0]
+    assert len(probe.unweighted) == len(stage1) > 0
+    for raw, out in zip(probe.unweighted, stage1):
+        assert raw > 0
+        assert out['loss_recon'] == pytest.approx(0.1 * raw, rel=1e-5)
+        assert out['loss'] == pytest.approx(
+            out['loss_cls'] + out['loss_recon'] + out['loss_latent_aug'],
+            rel=1e-5)

@@ -55,3 +55,25 @@ def test_test_tool_accepts_a_fitting_checkpoint(tmp_path, capsys):
     assert run_in_process('test', TINY_CONFIG, ckpt, '--work-dir',
                           tmp_path / 'work', '--out', out) == 0
     assert out.is_file()
+
+
+def test_test_tool_with_the_saved_config_of_a_resumed_run(tmp_path, capsys):
+    """The config MMEngine saves in the work dir of a ``--resume`` run holds
+    ``resume = True`` (and the fit check's message recommends that file):
+    tools/test.py loads the checkpoint plainly, as with the original."""
+    ckpt = _checkpoint(tmp_path / 'fits.pth')
+    cfg = Config.fromfile(str(TINY_CONFIG))
+    cfg.resume, cfg.load_from = True, str(tmp_path / 'epoch_1.pth')
+    saved = tmp_path / 'saved_by_resumed_run.py'
+    cfg.dump(str(saved))
+    outs = {}
+    for name, config in (('original', TINY_CONFIG), ('saved', saved)):
+        outs[name] = tmp_path / f'{name}.json'
+        status = run_in_process('test', config, ckpt, '--work-dir',
+                                tmp_path / name, '--out', outs[name])
+        captured = capsys.readouterr()
+        assert status == 0, captured.err[-2000:]
+        assert 'resumed epoch' not in captured.out + captured.err
+    import json
+    assert json.loads(outs['saved'].read_text()) == json.loads(
+        outs['original'].read_text())

@@ -75,7 +75,7 @@ def test_dist_train_then_dist_test_matches_one_process(tmp_path):
     assert "sync_bn='torch' is ignored: SyncBatchNorm needs CUDA" in out
     # rank 0 alone writes: one log folder, the checkpoints, last_checkpoint
     assert sorted(p.name for p in work.glob('*.pth')) == [
-        f'epoch_{e}.pth' for e in range(1, 5)]
+        f'epoch_{e}.pth' for e in range(1, 5)] + ['stage1.pth']
     assert (work / 'last_checkpoint').read_text().strip() == str(
         work / 'epoch_4.pth')
     assert len(list(work.glob('*/*.log'))) == 1
@@ -170,3 +170,80 @@ def test_destroy_process_group_ends_the_group_once(one_process_group):
     destroy_process_group()  # what train.py / test.py do at the end
     assert not dist.is_initialized()
     destroy_process_group()  # no group: nothing to do
+
+
+RANK_DUMP_CONFIG = """
+custom_imports = dict(imports=['lcreg', 'rank_dump_hook'],
+                      allow_failed_imports=False)
+custom_hooks = [dict(type='LatentAugScheduleHook'),
+                dict(type='RankDumpHook', out_dir={out_dir!r})]
+randomness = dict(seed=0, deterministic=True, diff_rank_seed=True)
+train_cfg = dict(stage2=dict(reset_classifier=True))
+"""
+
+
+@pytest.fixture(scope='module')
+def rank_dumps(tmp_path_factory):
+    """The tiny run on 2 gloo processes with ``diff_rank_seed=True`` and a
+    cRT stage 2 (classifier re-drawn at the switch): each rank's sampler
+    indices and final model state."""
+    tmp = tmp_path_factory.mktemp('ddp_ranks')
+    config = write_config(tmp / 'ranks.py',
+                          RANK_DUMP_CONFIG.format(out_dir=str(tmp)))
+    result = run_tool('dist_train.sh', config, 2, '--work-dir', tmp / 'work',
+                      '--no-validate', PORT=free_port(), timeout=600)
+    assert result.returncode == 0, result.stderr[-4000:]
+    dumps = [torch.load(tmp / f'rank{r}.pth') for r in range(2)]
+    checkpoint = torch.load(tmp / 'work' / 'epoch_4.pth', weights_only=False)
+    return dumps + [checkpoint['state_dict']]
+
+
+def test_ranks_hold_one_model_after_ddp_training(rank_dumps):
+    """Every parameter, the covariance estimator (mean / covariance /
+    count, all-reduced) and the re-drawn cRT classifier are the same on
+    both ranks. BN running statistics are each rank's own (no SyncBN on
+    CPUs, MMEngine's broadcast_buffers=False); the checkpoint holds rank
+    0's."""
+    first, second = (d['state'] for d in rank_dumps[:2])
+    saved = rank_dumps[2]
+    assert first.keys() == second.keys()
+    estimator = [k for k in first if '.estimator.' in k]
+    assert {k.rsplit('.', 1)[1] for k in estimator} == {
+        'mean', 'covariance', 'count'}
+    assert first['neck.aug_loss.estimator.count'].sum() > 0
+    for key in estimator + [k for k in first if k.startswith('head.')]:
+        assert torch.equal(first[key], second[key]), key
+    from mmpretrain.registry import MODELS
+    cfg = Config.fromfile(str(TINY_CONFIG))
+    params = {n for n, _ in MODELS.build(cfg.model).named_parameters()}
+    for key in sorted(params):
+        assert torch.equal(first[key], second[key]), key
+    differ = {k for k in first if not torch.equal(first[k], second[k])}
+    assert differ and all(k.endswith(('.running_mean', '.running_var'))
+                          for k in differ), sorted(differ)[:4]
+    for key, value in first.items():
+        assert torch.equal(saved[key], value), key
+
+
+def test_stage2_rank_shards_form_one_global_epoch(rank_dumps):
+    """``diff_rank_seed=True``: the stage-2 class-aware sampler is seeded
+    with the seed of all ranks (0), so rank r yields positions r, r + 2,
+    ... of one global sequence: that of a 1-process sampler of seed 0."""
+    from mmengine.registry import init_default_scope
+
+    from lcreg.datasets.samplers import ClassAwareSampler
+    from mmpretrain.registry import DATASETS
+    init_default_scope('mmpretrain')
+    cfg = Config.fromfile(str(TINY_CONFIG))
+    dataset = DATASETS.build(cfg.train_dataloader.dataset)
+    for epoch in (2, 3):  # stage 2 of the 2 + 2 epochs
+        shards = []
+        for rank, dump in enumerate(rank_dumps[:2]):
+            name, indices = dump['indices'][epoch]
+            assert name == 'ClassAwareSampler'
+            expected = ClassAwareSampler(dataset, num_samples_cls=4, seed=0,
+                                         rank=rank, world_size=2)
+            expected.set_epoch(epoch)
+            assert indices == list(expected), (epoch, rank)
+            shards.append(indices)
+        assert len(shards[0]) == len(shards[1])

@@ -136,3 +136,38 @@ def test_warns_when_the_val_split_is_the_test_set():
     assert find(cfg, 'test') == ''
     cfg.val_dataloader.dataset.ann_file = 'ImageNet_LT/ImageNet_LT_val.txt'
     assert find(cfg, 'val') == ''
+
+
+def test_printed_test_command_works_for_a_linear_head_checkpoint(
+        checkpoint, tmp_path, capsys):
+    """A cross-entropy (LinearClsHead) checkpoint, without head.scale: the
+    sweep accepts it, and the tools/test.py command it prints runs and
+    evaluates with that tau (the scale staying 1)."""
+    import shlex
+
+    from fixtures.tool_runs import run_in_process
+    state = torch.load(checkpoint)['state_dict']
+    state.pop('head.scale')
+    ce_ckpt = tmp_path / 'ce.pth'
+    torch.save(dict(state_dict=state, meta=dict()), ce_ckpt)
+    result = _tool().main([
+        str(CONFIG), str(ce_ckpt), '--taus', '0,1', '--out',
+        str(tmp_path / 'sweep.json'), '--device', 'cpu', '--cfg-options']
+        + SMALL_VAL)
+    printed = capsys.readouterr().out
+    command = printed.split('evaluate with: ', 1)[1].splitlines()[0]
+    words = shlex.split(command)
+    assert words[:2] == ['python', 'tools/test.py']
+    assert words[2:] == [str(CONFIG), str(ce_ckpt), '--cfg-options',
+                         f'model.head.tau={result["best_tau"]:g}']
+    out = tmp_path / 'metrics.json'
+    # the command as printed, on the sweep's 60 images
+    status = run_in_process(
+        'test', *words[2:4], '--work-dir', tmp_path / 'w', '--out', out,
+        *words[4:], '+test_dataloader.dataset.test_per_class=6')
+    captured = capsys.readouterr()
+    assert status == 0, captured.err[-2000:]
+    assert f'{ce_ckpt} has no head.scale' in captured.out + captured.err
+    metrics = json.loads(out.read_text())
+    best = f'{result["best_tau"]:g}'
+    assert metrics['lt/top1'] == pytest.approx(result['top1'][best])

@@ -103,3 +103,17 @@ def test_train_tool_uses_the_default_work_dir():
     config = REPO / 'configs' / 'mislas' / 'resnet32_cifar10-lt-if100.py'
     cfg = train.build_config(train.parse_args([str(config)]))
     assert cfg.work_dir == 'work_dirs/mislas/resnet32_cifar10-lt-if100'
+
+
+@pytest.mark.parametrize('recipe', [
+    'lcreg/resnet32_cifar10-lt-if100.py', 'mislas/resnet50_imagenet-lt.py',
+    'baselines/resnet32_cifar10-lt-if100_ce.py'])
+def test_auto_scale_lr_switch_needs_no_plus(recipe):
+    """``auto_scale_lr.enable=True`` (as the schedules' comments say) is an
+    existing key of every recipe, not a new one to add with ``+``."""
+    import os.path as osp
+    repo = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+    cfg = Config.fromfile(osp.join(repo, 'configs', recipe))
+    assert cfg.auto_scale_lr.enable is False
+    merge_cfg_options(cfg, {'auto_scale_lr.enable': True})
+    assert cfg.auto_scale_lr.enable is True

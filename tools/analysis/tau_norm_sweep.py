@@ -18,7 +18,8 @@ Then evaluate with the chosen value::
 The model's head must be a ``ScaledLinearClsHead``. A checkpoint trained
 with a plain ``LinearClsHead`` (e.g. the cross-entropy baselines) loads into
 a ``ScaledLinearClsHead`` config (the cRT/LWS configs): its per-class scale
-then stays 1. Any other mismatch between checkpoint and config is an error.
+then stays 1, in this sweep and in the ``tools/test.py`` command it prints.
+Any other mismatch between checkpoint and config is an error.
 
 Choose tau on a validation split, not on the split you report: the
 ImageNet-LT and Places-LT configs validate on their test lists, so add e.g.
@@ -44,16 +45,11 @@ from mmpretrain.registry import MODELS  # noqa: E402
 
 import lcreg  # noqa: E402,F401  (registers the toolbox's modules)
 from lcreg.analysis import model_io  # noqa: E402
-from lcreg.engine.runner.checkpoint_fit import \
-    check_checkpoint_fits  # noqa: E402
+from lcreg.engine.runner.checkpoint_fit import (  # noqa: E402
+    check_checkpoint_fits, optional_keys)
 from lcreg.models.heads.scaled_linear_head import (  # noqa: E402
     ScaledLinearClsHead, tau_norm_sweep)
 from lcreg.utils.cli import run_cli  # noqa: E402
-
-#: keys a checkpoint may lack: the per-class scale of ScaledLinearClsHead
-#: (absent from LinearClsHead checkpoints; it then stays 1).
-OPTIONAL_KEYS = ('head.scale', )
-
 
 def parse_taus(text: str) -> List[float]:
     """``'start:stop:step'`` (stop included) or ``'a,b,c'`` → list of tau."""
@@ -124,8 +120,8 @@ def build_model(cfg: Config, checkpoint: str, device: str):
             'config of the same baseline).')
     model_io.require_file(checkpoint, 'checkpoint')
     state = check_checkpoint_fits(model, checkpoint, cfg.filename,
-                                  optional=OPTIONAL_KEYS)
-    model.load_state_dict(state, strict=False)  # only OPTIONAL_KEYS absent
+                                  optional=optional_keys(model))
+    model.load_state_dict(state, strict=False)  # only optional keys absent
     return model.to(device).eval()
 
 

@@ -18,5 +18,6 @@ model = dict(
     ),
     head=dict(in_channels=128),  # fuse='concat': [X; R] -> 2·64
 )
-# λ = λ0·t/T over stage 1.
+# λ = λ0·t/T over stage 1. A child config that sets custom_hooks replaces
+# this list: keep the hook in it (TwoStageTrainLoop refuses a run without).
 custom_hooks = [dict(type='LatentAugScheduleHook')]

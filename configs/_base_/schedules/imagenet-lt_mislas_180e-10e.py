@@ -35,9 +35,10 @@ train_cfg = dict(
     ))
 val_cfg = dict()
 test_cfg = dict()
-# The lr is for a total batch of 256 (enable with auto_scale_lr.enable=True
-# to rescale it linearly for another total batch).
-auto_scale_lr = dict(base_batch_size=256)
+# The lrs are for a total batch of 256: --cfg-options auto_scale_lr.enable=True
+# rescales them linearly for another total batch (world size x batch_size),
+# stage 1 (MMEngine) and stage 2 (TwoStageTrainLoop, stage2.lr) alike.
+auto_scale_lr = dict(enable=False, base_batch_size=256)
 
 # Stage 2 freezes parameters after DDP is built.
 find_unused_parameters = True

@@ -13,7 +13,8 @@ resumed run repeats the uninterrupted one exactly (bit for bit with
 Dataloader workers: with ``num_workers > 0`` and non-persistent workers,
 each epoch's workers are seeded from ``(seed, epoch, rank, worker_id)``.
 Persistent workers keep their random state across epochs and restart it on
-resume, so a resumed run then differs in its augmentations; the hook warns
+resume, so a run resumed inside a stage then differs in its augmentations
+(tests/test_engine/test_epoch_seed_hook.py shows both cases); the hook warns
 once. Use ``persistent_workers=False`` (or 0 workers) where the exact
 repetition matters.
 """
@@ -43,6 +44,17 @@ def epoch_seed(seed: int, epoch: int, rank: int, worker_id: int = -1) -> int:
     words = [int(seed) % 2**32, int(epoch), int(rank), int(worker_id) + 1,
              _SALT]
     return int(np.random.SeedSequence(words).generate_state(1)[0])
+
+
+def shared_seed(runner) -> int:
+    """The run's seed as every rank knows it: ``runner.seed`` less the rank
+    that ``randomness.diff_rank_seed=True`` added to it. Whatever must agree
+    across ranks (a sampler's global order, a re-drawn classifier) is seeded
+    from this."""
+    seed = runner.seed
+    if (getattr(runner, '_randomness_cfg', None) or {}).get('diff_rank_seed'):
+        seed -= get_rank()
+    return seed
 
 
 def seed_everything(seed: int) -> None:

@@ -5,7 +5,12 @@ every :class:`~lcreg.models.losses.LatentISDALoss` of the model, with t the
 index of the iteration about to run (``runner.iter``, restored on resume) and
 T the number of iterations of the representation stage. Every LCReg config
 includes this hook; without it the losses keep progress 0 (λ = 0, plain
-latent classification, no augmentation).
+latent classification, no augmentation). MMEngine replaces lists on
+inheritance, so a child config (or ``--cfg-options custom_hooks=[...]``)
+that sets ``custom_hooks`` drops the hook of the base config:
+:func:`check_schedule_registered` (run by ``TwoStageTrainLoop`` before the
+first stage-1 epoch) refuses such a run instead of training without
+augmentation.
 """
 import logging
 from typing import List, Optional
@@ -16,6 +21,31 @@ from mmengine.model import is_model_wrapper
 from mmpretrain.registry import HOOKS
 
 from lcreg.models.losses.latent_isda_loss import LatentISDALoss
+
+
+def _unwrapped(model):
+    return model.module if (is_model_wrapper(model)
+                            or hasattr(model, 'module')) else model
+
+
+def check_schedule_registered(runner) -> None:
+    """Raise ``ValueError`` when the model has a latent ISDA loss with
+    λ0 > 0 but no :class:`LatentAugScheduleHook` is registered: its λ
+    would stay 0 for the whole run."""
+    scheduled = [name for name, m in _unwrapped(runner.model).named_modules()
+                 if isinstance(m, LatentISDALoss) and m.lambda0 > 0]
+    if not scheduled or any(isinstance(h, LatentAugScheduleHook)
+                            for h in runner.hooks):
+        return
+    hooks = [type(h).__name__ for h in runner.hooks]
+    raise ValueError(
+        f'model.{scheduled[0]} is a LatentISDALoss (λ = λ0·t/T), but no '
+        f'LatentAugScheduleHook is registered (hooks: {", ".join(hooks)}), '
+        'so λ would stay 0 for the whole run. A custom_hooks list in a '
+        'child config or in --cfg-options replaces the base config\'s list '
+        "(which holds it): add dict(type='LatentAugScheduleHook') to "
+        'custom_hooks, or set model.neck.aug_loss=None for no latent '
+        'augmentation.')
 
 
 @HOOKS.register_module()
@@ -51,10 +81,8 @@ class LatentAugScheduleHook(Hook):
 
     @staticmethod
     def _isda_losses(runner) -> List[LatentISDALoss]:
-        model = runner.model
-        if is_model_wrapper(model) or hasattr(model, 'module'):
-            model = model.module
-        return [m for m in model.modules() if isinstance(m, LatentISDALoss)]
+        return [m for m in _unwrapped(runner.model).modules()
+                if isinstance(m, LatentISDALoss)]
 
     def _total(self, runner) -> int:
         if self._cached_total is None:

@@ -10,8 +10,17 @@ raises one ``ValueError`` naming the differences and the fix;
 ``tools/test.py`` runs it through :class:`CheckpointFitHook`, in
 ``before_run`` after NumClassesCheckHook (whose message about the data is
 the clearer one when the class count is what differs).
+
+One difference is allowed: a ``ScaledLinearClsHead`` model may load a
+checkpoint without ``head.scale`` (one trained with a plain
+``LinearClsHead``, e.g. the cross-entropy baselines, evaluated with
+τ-normalisation through a cRT / LWS config); the scale then stays 1
+(:func:`optional_keys`).
 """
-from typing import Iterable, List
+import logging
+from typing import Iterable, List, Tuple
+
+from mmengine.logging import print_log
 
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
@@ -61,6 +70,17 @@ def checkpoint_state_dict(checkpoint: str) -> dict:
     return state
 
 
+def optional_keys(model) -> Tuple[str, ...]:
+    """Keys a checkpoint for ``model`` may lack: ``head.scale`` of a
+    :class:`~lcreg.models.heads.ScaledLinearClsHead` (initialised to 1,
+    absent from ``LinearClsHead`` checkpoints)."""
+    from lcreg.models.heads import ScaledLinearClsHead
+    if is_model_wrapper(model):
+        model = model.module
+    head = getattr(model, 'head', None)
+    return ('head.scale', ) if isinstance(head, ScaledLinearClsHead) else ()
+
+
 def check_checkpoint_fits(model, checkpoint: str, config: str,
                           optional: Iterable[str] = ()) -> dict:
     """Raise ``ValueError`` unless ``checkpoint`` loads strictly into
@@ -94,4 +114,11 @@ class CheckpointFitHook(Hook):
         self.checkpoint, self.config = checkpoint, config
 
     def before_run(self, runner) -> None:
-        check_checkpoint_fits(runner.model, self.checkpoint, self.config)
+        optional = optional_keys(runner.model)
+        state = check_checkpoint_fits(runner.model, self.checkpoint,
+                                      self.config, optional=optional)
+        for key in optional:
+            if key not in state:
+                print_log(f'{self.checkpoint} has no {key} (a LinearClsHead '
+                          'checkpoint): it stays 1.', logger='current',
+                          level=logging.WARNING)

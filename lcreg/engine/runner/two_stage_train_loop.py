@@ -13,14 +13,18 @@ sampling, mixup, cross-entropy plus the LCReg neck losses. At epoch
 * the head loss becomes ``stage2.loss`` (label-aware smoothing), built
   with the training class counts ``dataset.metainfo['class_counts']``;
 * the classifier group of the optimizer gets ``lr · lr_factor``, the
-  weight-scaling group ``lr``, momentum buffers are cleared; the stage-2
+  weight-scaling group ``lr``, momentum buffers are cleared (with
+  ``auto_scale_lr.enable=True`` both are scaled by the factor MMEngine
+  applied to the stage-1 lrs: total batch / ``base_batch_size``); the stage-2
   learning-rate schedule (cosine) is an ordinary ``param_scheduler``
   entry with ``begin=stage1_epochs`` in the config.
 
 The optimizer needs ``constructor='StageOptimWrapperConstructor'`` (fixed
 parameter groups), so checkpoints resume in either stage and across the
-boundary. ``stage1_epochs=0`` with ``load_from`` a stage-1 checkpoint runs
-stage 2 alone.
+boundary. At the end of stage 1 the loop saves ``stage1.pth`` in the work
+dir (``STAGE1_CHECKPOINT``; ``CheckpointHook``'s ``max_keep_ckpts`` deletes
+``epoch_{stage1_epochs}.pth`` later in the run, this file stays):
+``stage1_epochs=0`` with ``load_from`` that checkpoint runs stage 2 alone.
 """
 import copy
 import math
@@ -32,7 +36,9 @@ from mmengine.model import is_model_wrapper
 from mmengine.runner import EpochBasedTrainLoop
 from mmpretrain.registry import LOOPS, MODELS
 
-from lcreg.engine.hooks.epoch_seed_hook import epoch_seed
+from lcreg.engine.hooks.epoch_seed_hook import epoch_seed, shared_seed
+from lcreg.engine.hooks.latent_aug_schedule_hook import \
+    check_schedule_registered
 from lcreg.engine.optimizers.stage_optim_constructor import (ROLES,
                                                             parameter_roles)
 
@@ -53,14 +59,22 @@ class TwoStageTrainLoop(EpochBasedTrainLoop):
             ``lr_factor`` (float): classifier lr = lr_factor · lr.
             ``train_classifier`` (bool): train the linear classifier
             (False for LWS). Default True.
-            ``train_scale`` (bool): train the head's ``scale`` (learnable
-            weight scaling). Default True.
+            ``train_scale`` (bool | None): train the head's ``scale``
+            (learnable weight scaling). Default None: the head's
+            ``learnable_scale`` (True when the head does not say). True
+            with ``model.head.learnable_scale=False`` is refused.
             ``reset_classifier`` (bool): re-initialise the classifier at
             the switch (cRT), from a generator seeded by the run's seed
-            and the switch epoch: the same weights on every rank and on a
-            run resumed at the boundary. Default False.
+            (the one shared by all ranks, also with
+            ``randomness.diff_rank_seed=True``) and the switch epoch: the
+            same weights on every rank and on a run resumed at the
+            boundary. Default False.
             ``shift_bn`` (bool): re-estimate BN statistics. Default False.
     """
+
+    #: the checkpoint of the last stage-1 epoch, kept under this name in the
+    #: work dir whatever ``max_keep_ckpts`` is
+    STAGE1_CHECKPOINT = 'stage1.pth'
 
     STAGE2_KEYS = ('sampler', 'loss', 'lr', 'lr_factor', 'train_classifier',
                    'train_scale', 'reset_classifier', 'shift_bn')
@@ -86,7 +100,7 @@ class TwoStageTrainLoop(EpochBasedTrainLoop):
         self.stage2 = dict(
             sampler=dict(type='ClassAwareSampler', num_samples_cls=4),
             loss=None, lr=0.1, lr_factor=1.0, train_classifier=True,
-            train_scale=True, reset_classifier=False, shift_bn=False)
+            train_scale=None, reset_classifier=False, shift_bn=False)
         self.stage2.update(stage2)
         self.in_stage2 = False
 
@@ -101,8 +115,13 @@ class TwoStageTrainLoop(EpochBasedTrainLoop):
         return model.module if is_model_wrapper(model) else model
 
     def run(self):
-        """Check the schedulers before the first epoch, then train."""
+        """Check the schedulers, the stage-2 scale setting (and, when stage
+        1 is still to run, the λ schedule of the latent ISDA loss) before
+        the first epoch, then train."""
         self._check_schedulers()
+        self._train_scale()
+        if self._epoch < self.stage1_epochs:
+            check_schedule_registered(self.runner)
         return super().run()
 
     def run_epoch(self) -> None:
@@ -119,6 +138,9 @@ class TwoStageTrainLoop(EpochBasedTrainLoop):
         for idx, data_batch in enumerate(self.dataloader):
             self.run_iter(idx, data_batch)
         self.runner.call_hook('after_train_epoch')
+        if self._epoch + 1 == self.stage1_epochs:
+            self.runner.save_checkpoint(self.runner.work_dir,
+                                        self.STAGE1_CHECKPOINT)
         self._epoch += 1
 
     # -- the switch ---------------------------------------------------------
@@ -130,7 +152,7 @@ class TwoStageTrainLoop(EpochBasedTrainLoop):
             f'{(cfg["loss"] or {}).get("type", "unchanged")}')
         self._set_trainable('representation', False)
         self._set_trainable('classifier', cfg['train_classifier'])
-        self._set_trainable('scale', cfg['train_scale'])
+        self._set_trainable('scale', self._train_scale())
         if hasattr(model, 'neck_losses'):
             model.neck_losses = False
         preprocessor = model.data_preprocessor
@@ -147,6 +169,20 @@ class TwoStageTrainLoop(EpochBasedTrainLoop):
                 self._reset_classifier()
             self._reset_optimizer()
         self.in_stage2 = True
+
+    def _train_scale(self) -> bool:
+        """``stage2.train_scale``, defaulting to the head's
+        ``learnable_scale``; a contradiction of the two is refused."""
+        learnable = getattr(self.model.head, 'learnable_scale', True)
+        train_scale = self.stage2['train_scale']
+        if train_scale is None:
+            return learnable
+        if train_scale and not learnable:
+            raise ValueError(
+                'train_cfg.stage2.train_scale=True contradicts '
+                'model.head.learnable_scale=False (the head keeps its scale '
+                'at 1): set one of them to the other\'s value.')
+        return bool(train_scale)
 
     def _check_schedulers(self) -> None:
         """Before the first epoch (and again when resuming): a stage-1
@@ -202,7 +238,10 @@ class TwoStageTrainLoop(EpochBasedTrainLoop):
         loader_cfg = copy.deepcopy(self.dataloader_cfg)
         loader_cfg['dataset'] = dataset
         loader_cfg['sampler'] = copy.deepcopy(self.stage2['sampler'])
-        return self.runner.build_dataloader(loader_cfg, seed=self.runner.seed)
+        # the seed of every rank (not the rank-dependent one of
+        # diff_rank_seed=True): the rank shards form one global epoch
+        return self.runner.build_dataloader(loader_cfg,
+                                            seed=shared_seed(self.runner))
 
     def _set_trainable(self, role: str, flag: bool) -> None:
         for _, param in parameter_roles(self.model)[role]:
@@ -228,7 +267,7 @@ class TwoStageTrainLoop(EpochBasedTrainLoop):
         differs between ranks (EpochSeedHook seeds per rank) and between
         an uninterrupted and a resumed run."""
         generator = torch.Generator().manual_seed(
-            epoch_seed(self.runner.seed, self.stage1_epochs, rank=0))
+            epoch_seed(shared_seed(self.runner), self.stage1_epochs, rank=0))
         for m in self.model.head.modules():
             if not isinstance(m, nn.Linear):
                 continue
@@ -241,6 +280,22 @@ class TwoStageTrainLoop(EpochBasedTrainLoop):
                 with torch.no_grad():
                     param.copy_(fresh)
 
+    def _auto_lr_scale(self) -> float:
+        """The factor ``auto_scale_lr`` applies to the lrs: MMEngine's
+        (``world_size · batch_size / base_batch_size``) when enabled, else
+        1. ``Runner.scale_lr`` scales the stage-1 groups only; the absolute
+        ``stage2.lr`` must follow it."""
+        auto = self.runner.auto_scale_lr
+        if not auto or not auto.get('enable', False):
+            return 1.0
+        total = self.runner.world_size * self.dataloader_cfg['batch_size']
+        ratio = total / auto['base_batch_size']
+        self.runner.logger.info(
+            f'auto_scale_lr: stage-2 lr {self.stage2["lr"]} scaled by '
+            f'{ratio} (total batch {total} / base_batch_size '
+            f'{auto["base_batch_size"]}), as the stage-1 lrs were')
+        return ratio
+
     def _reset_optimizer(self) -> None:
         optimizer = self.runner.optim_wrapper.optimizer
         names = [g.get('name') for g in optimizer.param_groups]
@@ -249,7 +304,7 @@ class TwoStageTrainLoop(EpochBasedTrainLoop):
                 'TwoStageTrainLoop needs optim_wrapper.constructor='
                 "'StageOptimWrapperConstructor' (parameter groups "
                 f'{list(ROLES)}); got groups {names}')
-        lr = self.stage2['lr']
+        lr = self.stage2['lr'] * self._auto_lr_scale()
         lrs = dict(representation=0.0, classifier=lr * self.stage2['lr_factor'],
                    scale=lr)
         for group in optimizer.param_groups:

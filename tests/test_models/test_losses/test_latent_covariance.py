@@ -80,9 +80,14 @@ def test_update_is_detached_and_buffers_are_checkpointed():
 
 
 def test_fp32_under_autocast_with_values_that_overflow_fp16():
+    """float16 autocast (bfloat16 has float32's range and cannot overflow):
+    the products of centred features ~1e6 exceed float16's 65504, so the
+    statistics are finite only if they are computed in float32."""
     batches = [b * 1e3 for b in _batches()]  # squares ~ 5e7 > fp16 max
+    assert not torch.isfinite(torch.einsum(
+        'bmd,bme->mde', batches[0].half(), batches[0].half())).all()
     est = LatentCovarianceEstimator(3, 4)
-    with torch.autocast('cpu', dtype=torch.bfloat16):
+    with torch.autocast('cpu', dtype=torch.float16):
         for batch in batches:
             est.update(batch)
     assert est.covariance.dtype == torch.float32

@@ -34,6 +34,28 @@ def test_assignment_eq2_by_hand():
                                torch.tensor([[[0.25, 0.75]]]))
 
 
+@pytest.mark.parametrize('tau', [1.0, 0.25])
+def test_assign_temperature_through_the_neck(tau):
+    """``extract_latents`` applies the neck's τ_a: A = softmax(S / τ_a),
+    with S = σ(X·Zᵀ) computed by hand (Z = P, proj set to the identity)."""
+    neck = LatentCategoryNeck(in_channels=2, num_latents=2,
+                              assign_temperature=tau)
+    with torch.no_grad():
+        neck.latent_pool.copy_(torch.tensor([[1., 1.], [0., -1.]]))
+        neck.proj.weight.copy_(torch.eye(2))
+        neck.proj.bias.zero_()
+    # B=1, D=2, H=1, W=2: positions X = (1, 0) and (0, 2), as in eq. 1 above
+    fmap = torch.tensor([[[[1., 0.]], [[0., 2.]]]])
+    out = neck.extract_latents((fmap, ))
+    rows = [[sig(1), 0.5], [sig(2), sig(-2)]]  # S by hand
+    expected = []
+    for s0, s1 in rows:
+        e0, e1 = math.exp(s0 / tau), math.exp(s1 / tau)
+        expected.append([e0 / (e0 + e1), e1 / (e0 + e1)])
+    torch.testing.assert_close(out['similarity'], torch.tensor([rows]))
+    torch.testing.assert_close(out['assignment'], torch.tensor([expected]))
+
+
 def test_reconstruction_eq3_by_hand():
     A = torch.tensor([[[0.25, 0.75], [1., 0.]]])
     Z = torch.tensor([[4., 0.], [0., 8.]])
