@@ -585,3 +585,14 @@ def test_cifar_normalisation_is_the_sources(rel_path):
                                       0.4465 * 255], abs=0.01)
     assert pre.std == pytest.approx([0.2023 * 255, 0.1994 * 255,
                                      0.2010 * 255], abs=0.01)
+
+
+@pytest.mark.parametrize('method', ['mislas', 'lcreg'])
+def test_weight_decay_variant_differs_only_in_weight_decay(method):
+    """MiSLAS' README recommends 5e-4 for CIFAR-LT; its configs use 2e-4."""
+    recipe = load(f'{method}/resnet32_cifar10-lt-if100.py')
+    variant = load(f'{method}/resnet32_cifar10-lt-if100_wd5e-4.py')
+    assert config_diff(recipe, variant) == [
+        'optim_wrapper.optimizer.weight_decay']
+    assert (recipe.optim_wrapper.optimizer.weight_decay,
+            variant.optim_wrapper.optimizer.weight_decay) == (2e-4, 5e-4)
