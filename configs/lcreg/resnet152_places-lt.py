@@ -1,7 +1,7 @@
 # LCReg (on MiSLAS), ResNet-152, Places-LT, M = 100 latent categories. The
-# ImageNet-pretrained ResNet-152 stays frozen; one new Bottleneck block, the
-# neck and the classifier are trained (see
-# _base_/models/mislas_resnet152_places.py):
+# ImageNet-pretrained ResNet-152 stays frozen, its last Bottleneck (layer4.2)
+# replaced by a new one; that block, the neck and the classifier are trained
+# (see _base_/models/mislas_resnet152_places.py):
 # 90 epochs stage 1 (cosine, mixup 0.2) + 10 epochs stage 2 (label-aware
 # smoothing 0.4/0.1, shift-BN True, classifier lr factor 0.05).
 _base_ = [

@@ -354,6 +354,74 @@ def test_places_backbone_is_frozen_but_its_extra_block(rel_path):
             'backbone.extra_block.conv1.weight'} <= names
 
 
+def _torchvision_resnet152_fe_weights():
+    """{name: numel} of the learned weights (parameters; for BN, weight and
+    bias) of torchvision's ResNet-152 without fc and without layer4.2:
+    MiSLAS' resnet152_fe trunk [3, 8, 36, 2]."""
+    import torchvision
+    tv = torchvision.models.resnet152()
+    return {n: p.numel() for n, p in tv.named_parameters()
+            if not n.startswith(('fc.', 'layer4.2.'))}
+
+
+def _learned_weights(module):
+    """{name: numel} of parameters and of frozen-BN weight / bias buffers
+    (running statistics left out)."""
+    return {n: v.numel() for n, v in module.state_dict().items()
+            if not n.endswith(('running_mean', 'running_var',
+                               'num_batches_tracked'))}
+
+
+@pytest.mark.parametrize('rel_path', ['mislas/resnet152_places-lt.py',
+                                      'lcreg/resnet152_places-lt.py'])
+def test_places_backbone_replaces_the_last_pretrained_block(rel_path,
+                                                           tmp_path):
+    """MiSLAS' resnet152_fe: the pretrained trunk is [3, 8, 36, 2] (layer4.2
+    deleted), frozen; a new Bottleneck takes layer4.2's place. The
+    pretrained layer4.2 weights load into nothing, layer4.1's load."""
+    cfg = load(rel_path)
+    assert cfg.model.backbone.replace_last_block is True
+    backbone_cfg = model_cfg(cfg)['backbone']
+    # the recipe's Pretrained init, on a checkpoint holding layer4.1 and
+    # layer4.2 (distinct values) in MMPretrain's key layout
+    gen = torch.Generator().manual_seed(0)
+    reference = MODELS.build(dict(backbone_cfg['backbone']))
+    source = {k: torch.rand(v.shape, generator=gen) + 2.0
+              for k, v in reference.state_dict().items()
+              if k.startswith(('layer4.1.', 'layer4.2.'))
+              and not k.endswith('num_batches_tracked')}
+    ckpt = tmp_path / 'resnet152_layer4.pth'
+    torch.save(dict(state_dict={f'backbone.{k}': v
+                                for k, v in source.items()}), ckpt)
+    backbone_cfg['backbone']['init_cfg'] = dict(
+        type='Pretrained', checkpoint=str(ckpt), prefix='backbone')
+    backbone = MODELS.build(backbone_cfg)
+    backbone.init_weights()
+
+    stages = [len(getattr(backbone.backbone, f'layer{i}'))
+              for i in range(1, 5)]
+    assert stages == [3, 8, 36, 2]
+    # same weight names and sizes as MiSLAS' trunk: 53.68 M frozen weights
+    frozen = _learned_weights(backbone.backbone)
+    assert frozen == _torchvision_resnet152_fe_weights()
+    assert sum(frozen.values()) == 53_681_216
+    assert all(not p.requires_grad for p in backbone.backbone.parameters())
+    # the new block: the only trainable weights, 4.46 M (a layer4 block)
+    trainable = {n: p.numel() for n, p in backbone.named_parameters()
+                 if p.requires_grad}
+    assert set(trainable) == {f'extra_block.{n}' for n, _ in
+                              backbone.extra_block.named_parameters()}
+    assert sum(trainable.values()) == 4_462_592
+
+    state = backbone.state_dict()
+    for key, value in source.items():
+        if key.startswith('layer4.1.'):
+            assert torch.equal(state[f'backbone.{key}'], value), key
+        else:
+            assert not any(v.shape == value.shape and torch.equal(v, value)
+                           for v in state.values()), key
+
+
 # ------------------------------------------------------ inheritance sanity
 def _pairs():
     """(lcreg config, its MiSLAS counterpart): same name in lcreg/ and
