@@ -26,6 +26,8 @@ from pathlib import Path
 import pytest
 import torch
 from mmengine.config import Config
+from mmengine.hooks import Hook
+from mmengine.runner import Runner
 from mmpretrain.registry import DATASETS, MODELS
 from mmpretrain.structures import DataSample
 from torch import nn
@@ -575,16 +577,22 @@ def test_crt_and_lws(prefix):
     crt = load(f'baselines/{prefix}_crt.py')
     lws = load(f'baselines/{prefix}_lws.py')
     s2 = crt.train_cfg.stage2
+    # shift_bn: the decoupling code re-trains the classifier with every
+    # network in train() mode (BN statistics re-estimated)
     assert (s2.reset_classifier, s2.train_classifier, s2.train_scale,
-            s2.shift_bn, s2.loss, s2.lr_factor) == (True, True, False, False,
+            s2.shift_bn, s2.loss, s2.lr_factor) == (True, True, False, True,
                                                     None, 1.0)
     assert s2.sampler.type == 'ClassAwareSampler'
     s2 = lws.train_cfg.stage2
     assert (s2.reset_classifier, s2.train_classifier, s2.train_scale,
-            s2.loss) == (False, False, True, None)
-    assert config_diff(crt, lws) == [
+            s2.shift_bn, s2.loss) == (False, False, True, True, None)
+    # ImageNet-LT LWS: 5 epochs (decoupling's cls_lws.yaml), cRT 10; CIFAR
+    # (no decoupling recipe) keeps 10 for both
+    schedule = ([] if prefix.startswith('resnet32_cifar') else
+                ['param_scheduler', 'stage2_epochs', 'train_cfg.max_epochs'])
+    assert config_diff(crt, lws) == sorted(schedule + [
         'train_cfg.stage2.reset_classifier',
-        'train_cfg.stage2.train_classifier', 'train_cfg.stage2.train_scale']
+        'train_cfg.stage2.train_classifier', 'train_cfg.stage2.train_scale'])
     # stage 1 is plain cross-entropy: no mixup, hard-label CE
     assert 'train_cfg' not in crt.model
     assert crt.model.head.type == 'ScaledLinearClsHead'
@@ -613,6 +621,79 @@ def test_imagenet_crt_schedule():
     # Kang et al.: lr 0.2 for batch 512, scaled to batch 256
     assert crt.optim_wrapper.optimizer.lr == 0.1
     assert crt.train_dataloader.batch_size == 256
+
+
+def test_imagenet_lws_runs_5_stage2_epochs():
+    """decoupling's config/ImageNet_LT/cls_lws.yaml: num_epochs 5 (cRT 10),
+    cosine to 0 over those 5."""
+    lws = load('baselines/resnet50_imagenet-lt_lws.py')
+    assert (lws.train_cfg.stage1_epochs, lws.train_cfg.max_epochs) == (90,
+                                                                       95)
+    assert [(s.type, s.begin, s.end, s.eta_min)
+            for s in lws.param_scheduler] == [
+        ('CosineAnnealingLR', 0, 90, 0.0), ('CosineAnnealingLR', 90, 95, 0.0)]
+
+
+class _StageSnapshots(Hook):
+    """The model's state dict at the end of every epoch."""
+
+    def __init__(self):
+        self.states = {}
+
+    def after_train_epoch(self, runner):
+        self.states[runner.epoch] = {
+            k: v.detach().clone() for k, v in runner.model.state_dict().items()}
+
+
+@pytest.mark.parametrize('rel_path', [
+    'baselines/resnet32_cifar10-lt-if100_crt.py',
+    'baselines/resnet32_cifar10-lt-if100_lws.py'])
+def test_crt_and_lws_reestimate_bn_statistics_only(rel_path, tmp_path):
+    """The built cRT / LWS recipe through the real Runner, on tiny Digits-LT
+    (1 + 1 epochs): in stage 2 every BN layer of the representation
+    re-estimates its running statistics on the class-balanced stream (the
+    decoupling code's train() mode), while every BN affine parameter and
+    every conv weight stays what stage 1 left."""
+    cfg = load(rel_path)
+    tiny = Config.fromfile(str(REPO / 'tests' / 'fixtures' /
+                               'tiny_digits_lt.py'))
+    cfg.data_preprocessor = tiny.data_preprocessor
+    cfg.train_dataloader = tiny.train_dataloader
+    cfg.train_cfg.update(max_epochs=2, stage1_epochs=1, val_interval=100)
+    cfg.param_scheduler = [
+        dict(type='ConstantLR', factor=1.0, by_epoch=True, begin=0, end=1),
+        dict(type='CosineAnnealingLR', by_epoch=True, begin=1, end=2,
+             eta_min=0.0)]
+    cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
+    cfg.test_cfg = cfg.test_dataloader = cfg.test_evaluator = None
+    cfg.work_dir = str(tmp_path)
+    cfg.default_hooks.checkpoint = None
+    cfg.log_level = 'WARNING'
+    runner = Runner.from_cfg(cfg)
+    snapshots = _StageSnapshots()
+    runner.register_hook(snapshots, priority='LOWEST')
+    runner.train()
+    stage1, stage2 = snapshots.states[0], snapshots.states[1]
+
+    bn_layers = [n for n, m in runner.model.named_modules()
+                 if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    convs = [n for n, m in runner.model.named_modules()
+             if isinstance(m, nn.Conv2d)]
+    assert bn_layers and convs
+    for name in bn_layers:
+        for stat in ('running_mean', 'running_var'):
+            key = f'{name}.{stat}'
+            assert not torch.equal(stage1[key], stage2[key]), key
+        for affine in ('weight', 'bias'):
+            key = f'{name}.{affine}'
+            assert torch.equal(stage1[key], stage2[key]), key
+    for name in convs:
+        key = f'{name}.weight'
+        assert torch.equal(stage1[key], stage2[key]), key
+    # and stage 2 did train the head: cRT its classifier, LWS its scale
+    trained = 'head.scale' if rel_path.endswith('_lws.py') else \
+        'head.fc.weight'
+    assert not torch.equal(stage1[trained], stage2[trained])
 
 
 # ------------------------------------------- large-scale init as MiSLAS
