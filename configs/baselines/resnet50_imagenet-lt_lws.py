@@ -6,6 +6,9 @@
 # re-estimated (shift_bn=True, as cRT), and runs 5 epochs (90-94), not
 # cRT's 10: decoupling's ImageNet_LT/cls_lws.yaml (its iNaturalist18 and
 # Places_LT cls_lws.yaml also run 5; their cls_crt.yaml 30 and 10).
+# Batch 32 per GPU: `tools/dist_train.sh <this config> 8` trains the recipe's
+# total batch of 256 at its lr 0.1; on other GPU counts add --auto-scale-lr
+# (lrs rescaled linearly to the total batch; the log's start says which).
 _base_ = ['./resnet50_imagenet-lt_crt.py']
 stage1_epochs = 90
 stage2_epochs = 5
