@@ -1,8 +1,15 @@
 """Train a model from a config, the MMPretrain way.
 
     python tools/train.py CONFIG [--work-dir DIR] [--resume [CKPT]] [--amp]
-                          [--channels-last] [--cfg-options k=v ...]
+                          [--channels-last] [--auto-scale-lr]
+                          [--cfg-options k=v ...]
                           [--launcher none|pytorch|slurm]
+
+``train_dataloader.batch_size`` is per process; the lrs of a config are
+for the total batch ``auto_scale_lr.base_batch_size``. ``--auto-scale-lr``
+(as in MMPretrain) rescales them linearly to the actual total batch
+(processes × per-process batch), stage 1 and stage 2 alike. Every run logs
+the total batch and the lrs at start.
 
 A user error (missing file, malformed data, bad config key or value,
 non-finite loss) prints one line ``error: <message>`` and exits with
@@ -42,6 +49,10 @@ def parse_args(argv=None):
     parser.add_argument('--channels-last', action='store_true',
                         help='channels-last (NHWC) memory format: adds '
                         'ChannelsLastHook to custom_hooks')
+    parser.add_argument('--auto-scale-lr', action='store_true',
+                        help='rescale the lrs linearly from '
+                        'auto_scale_lr.base_batch_size to the actual total '
+                        'batch (processes x train_dataloader.batch_size)')
     parser.add_argument('--no-validate', action='store_true',
                         help='no evaluation during training')
     parser.add_argument(
@@ -54,6 +65,18 @@ def parse_args(argv=None):
     args = parser.parse_args(argv)
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
     return args
+
+
+def enable_auto_scale_lr(cfg: Config) -> None:
+    """``--auto-scale-lr``: ``auto_scale_lr.enable=True``; the config must
+    say which total batch its lrs are for."""
+    auto = cfg.get('auto_scale_lr') or {}
+    if not auto.get('base_batch_size'):
+        raise ValueError(
+            '--auto-scale-lr needs auto_scale_lr.base_batch_size in the '
+            'config (the total batch its lrs are for): add '
+            'auto_scale_lr = dict(base_batch_size=<that batch>) to it.')
+    cfg.auto_scale_lr = dict(auto, enable=True)
 
 
 def build_config(args) -> Config:
@@ -75,6 +98,8 @@ def build_config(args) -> Config:
             print('ChannelsLastHook is already in the config')
         else:
             cfg.custom_hooks = hooks + [dict(type='ChannelsLastHook')]
+    if args.auto_scale_lr:
+        enable_auto_scale_lr(cfg)
     if args.resume == 'auto':
         cfg.resume, cfg.load_from = True, None
     elif args.resume is not None:

@@ -18,6 +18,9 @@ default_hooks = dict(
     epoch_seed=dict(type='EpochSeedHook'),
     non_finite_loss=dict(type='NonFiniteLossHook'),
     num_classes_check=dict(type='NumClassesCheckHook'),
+    # one line at start: processes x per-process batch = total batch, the
+    # lr of each parameter group and whether auto_scale_lr rescaled it
+    total_batch=dict(type='TotalBatchLogHook'),
 )
 
 env_cfg = dict(

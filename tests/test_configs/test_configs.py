@@ -26,6 +26,8 @@ from pathlib import Path
 import pytest
 import torch
 from mmengine.config import Config
+from mmengine.hooks import Hook
+from mmengine.runner import Runner
 from mmpretrain.registry import DATASETS, MODELS
 from mmpretrain.structures import DataSample
 from torch import nn
@@ -286,8 +288,9 @@ def test_large_scale_recipe_values(rel_path):
     epochs, wd, eps_head, eps_tail, lr_factor, num_latents = RECIPES[
         Path(rel_path).name]
     cfg = load(rel_path)
-    assert cfg.train_dataloader.batch_size == 256
-    assert cfg.auto_scale_lr.base_batch_size == 256
+    # 32 per GPU: 8 GPUs give the recipe's 256 (MMPretrain's convention)
+    assert cfg.train_dataloader.batch_size == 32
+    assert cfg.auto_scale_lr == dict(enable=False, base_batch_size=256)
     assert cfg.model.train_cfg.augments == dict(type='Mixup', alpha=0.2)
     optimizer = cfg.optim_wrapper.optimizer
     assert (optimizer.type, optimizer.lr, optimizer.momentum,
@@ -352,6 +355,74 @@ def test_places_backbone_is_frozen_but_its_extra_block(rel_path):
     names = {n for n, _ in roles['representation']}
     assert {'backbone.backbone.conv1.weight',
             'backbone.extra_block.conv1.weight'} <= names
+
+
+def _torchvision_resnet152_fe_weights():
+    """{name: numel} of the learned weights (parameters; for BN, weight and
+    bias) of torchvision's ResNet-152 without fc and without layer4.2:
+    MiSLAS' resnet152_fe trunk [3, 8, 36, 2]."""
+    import torchvision
+    tv = torchvision.models.resnet152()
+    return {n: p.numel() for n, p in tv.named_parameters()
+            if not n.startswith(('fc.', 'layer4.2.'))}
+
+
+def _learned_weights(module):
+    """{name: numel} of parameters and of frozen-BN weight / bias buffers
+    (running statistics left out)."""
+    return {n: v.numel() for n, v in module.state_dict().items()
+            if not n.endswith(('running_mean', 'running_var',
+                               'num_batches_tracked'))}
+
+
+@pytest.mark.parametrize('rel_path', ['mislas/resnet152_places-lt.py',
+                                      'lcreg/resnet152_places-lt.py'])
+def test_places_backbone_replaces_the_last_pretrained_block(rel_path,
+                                                           tmp_path):
+    """MiSLAS' resnet152_fe: the pretrained trunk is [3, 8, 36, 2] (layer4.2
+    deleted), frozen; a new Bottleneck takes layer4.2's place. The
+    pretrained layer4.2 weights load into nothing, layer4.1's load."""
+    cfg = load(rel_path)
+    assert cfg.model.backbone.replace_last_block is True
+    backbone_cfg = model_cfg(cfg)['backbone']
+    # the recipe's Pretrained init, on a checkpoint holding layer4.1 and
+    # layer4.2 (distinct values) in MMPretrain's key layout
+    gen = torch.Generator().manual_seed(0)
+    reference = MODELS.build(dict(backbone_cfg['backbone']))
+    source = {k: torch.rand(v.shape, generator=gen) + 2.0
+              for k, v in reference.state_dict().items()
+              if k.startswith(('layer4.1.', 'layer4.2.'))
+              and not k.endswith('num_batches_tracked')}
+    ckpt = tmp_path / 'resnet152_layer4.pth'
+    torch.save(dict(state_dict={f'backbone.{k}': v
+                                for k, v in source.items()}), ckpt)
+    backbone_cfg['backbone']['init_cfg'] = dict(
+        type='Pretrained', checkpoint=str(ckpt), prefix='backbone')
+    backbone = MODELS.build(backbone_cfg)
+    backbone.init_weights()
+
+    stages = [len(getattr(backbone.backbone, f'layer{i}'))
+              for i in range(1, 5)]
+    assert stages == [3, 8, 36, 2]
+    # same weight names and sizes as MiSLAS' trunk: 53.68 M frozen weights
+    frozen = _learned_weights(backbone.backbone)
+    assert frozen == _torchvision_resnet152_fe_weights()
+    assert sum(frozen.values()) == 53_681_216
+    assert all(not p.requires_grad for p in backbone.backbone.parameters())
+    # the new block: the only trainable weights, 4.46 M (a layer4 block)
+    trainable = {n: p.numel() for n, p in backbone.named_parameters()
+                 if p.requires_grad}
+    assert set(trainable) == {f'extra_block.{n}' for n, _ in
+                              backbone.extra_block.named_parameters()}
+    assert sum(trainable.values()) == 4_462_592
+
+    state = backbone.state_dict()
+    for key, value in source.items():
+        if key.startswith('layer4.1.'):
+            assert torch.equal(state[f'backbone.{key}'], value), key
+        else:
+            assert not any(v.shape == value.shape and torch.equal(v, value)
+                           for v in state.values()), key
 
 
 # ------------------------------------------------------ inheritance sanity
@@ -507,16 +578,22 @@ def test_crt_and_lws(prefix):
     crt = load(f'baselines/{prefix}_crt.py')
     lws = load(f'baselines/{prefix}_lws.py')
     s2 = crt.train_cfg.stage2
+    # shift_bn: the decoupling code re-trains the classifier with every
+    # network in train() mode (BN statistics re-estimated)
     assert (s2.reset_classifier, s2.train_classifier, s2.train_scale,
-            s2.shift_bn, s2.loss, s2.lr_factor) == (True, True, False, False,
+            s2.shift_bn, s2.loss, s2.lr_factor) == (True, True, False, True,
                                                     None, 1.0)
     assert s2.sampler.type == 'ClassAwareSampler'
     s2 = lws.train_cfg.stage2
     assert (s2.reset_classifier, s2.train_classifier, s2.train_scale,
-            s2.loss) == (False, False, True, None)
-    assert config_diff(crt, lws) == [
+            s2.shift_bn, s2.loss) == (False, False, True, True, None)
+    # ImageNet-LT LWS: 5 epochs (decoupling's cls_lws.yaml), cRT 10; CIFAR
+    # (no decoupling recipe) keeps 10 for both
+    schedule = ([] if prefix.startswith('resnet32_cifar') else
+                ['param_scheduler', 'stage2_epochs', 'train_cfg.max_epochs'])
+    assert config_diff(crt, lws) == sorted(schedule + [
         'train_cfg.stage2.reset_classifier',
-        'train_cfg.stage2.train_classifier', 'train_cfg.stage2.train_scale']
+        'train_cfg.stage2.train_classifier', 'train_cfg.stage2.train_scale'])
     # stage 1 is plain cross-entropy: no mixup, hard-label CE
     assert 'train_cfg' not in crt.model
     assert crt.model.head.type == 'ScaledLinearClsHead'
@@ -542,9 +619,99 @@ def test_imagenet_crt_schedule():
                                                                        100)
     assert [(s.begin, s.end) for s in crt.param_scheduler] == [(0, 90),
                                                                (90, 100)]
-    # Kang et al.: lr 0.2 for batch 512, scaled to batch 256
+    # Kang et al.: lr 0.2 for batch 512, scaled to batch 256 = 8 GPUs × 32
     assert crt.optim_wrapper.optimizer.lr == 0.1
-    assert crt.train_dataloader.batch_size == 256
+    assert crt.train_dataloader.batch_size == 32
+    assert crt.auto_scale_lr == dict(enable=False, base_batch_size=256)
+
+
+@pytest.mark.parametrize('rel_path', LARGE_SCALE)
+def test_large_scale_batch_is_32_per_gpu(rel_path):
+    """Every ImageNet-LT / iNaturalist / Places-LT config (LCReg, MiSLAS,
+    baselines, the ResNeXt swap): `tools/dist_train.sh CONFIG 8` trains the
+    recipe, 8 × 32 = 256, the total batch the lrs are for; the header
+    comment says so."""
+    cfg = load(rel_path)
+    assert cfg.train_dataloader.batch_size * 8 == \
+        cfg.auto_scale_lr.base_batch_size == 256
+    assert cfg.auto_scale_lr.enable is False
+    header = (CONFIG_DIR / rel_path).read_text().split('_base_ =')[0]
+    assert 'Batch 32 per GPU: `tools/dist_train.sh <this config> 8`' in \
+        header
+    assert 'total batch of 256' in header and '--auto-scale-lr' in header
+
+
+def test_imagenet_lws_runs_5_stage2_epochs():
+    """decoupling's config/ImageNet_LT/cls_lws.yaml: num_epochs 5 (cRT 10),
+    cosine to 0 over those 5."""
+    lws = load('baselines/resnet50_imagenet-lt_lws.py')
+    assert (lws.train_cfg.stage1_epochs, lws.train_cfg.max_epochs) == (90,
+                                                                       95)
+    assert [(s.type, s.begin, s.end, s.eta_min)
+            for s in lws.param_scheduler] == [
+        ('CosineAnnealingLR', 0, 90, 0.0), ('CosineAnnealingLR', 90, 95, 0.0)]
+
+
+class _StageSnapshots(Hook):
+    """The model's state dict at the end of every epoch."""
+
+    def __init__(self):
+        self.states = {}
+
+    def after_train_epoch(self, runner):
+        self.states[runner.epoch] = {
+            k: v.detach().clone() for k, v in runner.model.state_dict().items()}
+
+
+@pytest.mark.parametrize('rel_path', [
+    'baselines/resnet32_cifar10-lt-if100_crt.py',
+    'baselines/resnet32_cifar10-lt-if100_lws.py'])
+def test_crt_and_lws_reestimate_bn_statistics_only(rel_path, tmp_path):
+    """The built cRT / LWS recipe through the real Runner, on tiny Digits-LT
+    (1 + 1 epochs): in stage 2 every BN layer of the representation
+    re-estimates its running statistics on the class-balanced stream (the
+    decoupling code's train() mode), while every BN affine parameter and
+    every conv weight stays what stage 1 left."""
+    cfg = load(rel_path)
+    tiny = Config.fromfile(str(REPO / 'tests' / 'fixtures' /
+                               'tiny_digits_lt.py'))
+    cfg.data_preprocessor = tiny.data_preprocessor
+    cfg.train_dataloader = tiny.train_dataloader
+    cfg.train_cfg.update(max_epochs=2, stage1_epochs=1, val_interval=100)
+    cfg.param_scheduler = [
+        dict(type='ConstantLR', factor=1.0, by_epoch=True, begin=0, end=1),
+        dict(type='CosineAnnealingLR', by_epoch=True, begin=1, end=2,
+             eta_min=0.0)]
+    cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
+    cfg.test_cfg = cfg.test_dataloader = cfg.test_evaluator = None
+    cfg.work_dir = str(tmp_path)
+    cfg.default_hooks.checkpoint = None
+    cfg.log_level = 'WARNING'
+    runner = Runner.from_cfg(cfg)
+    snapshots = _StageSnapshots()
+    runner.register_hook(snapshots, priority='LOWEST')
+    runner.train()
+    stage1, stage2 = snapshots.states[0], snapshots.states[1]
+
+    bn_layers = [n for n, m in runner.model.named_modules()
+                 if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    convs = [n for n, m in runner.model.named_modules()
+             if isinstance(m, nn.Conv2d)]
+    assert bn_layers and convs
+    for name in bn_layers:
+        for stat in ('running_mean', 'running_var'):
+            key = f'{name}.{stat}'
+            assert not torch.equal(stage1[key], stage2[key]), key
+        for affine in ('weight', 'bias'):
+            key = f'{name}.{affine}'
+            assert torch.equal(stage1[key], stage2[key]), key
+    for name in convs:
+        key = f'{name}.weight'
+        assert torch.equal(stage1[key], stage2[key]), key
+    # and stage 2 did train the head: cRT its classifier, LWS its scale
+    trained = 'head.scale' if rel_path.endswith('_lws.py') else \
+        'head.fc.weight'
+    assert not torch.equal(stage1[trained], stage2[trained])
 
 
 # ------------------------------------------- large-scale init as MiSLAS

@@ -167,6 +167,19 @@ def test_amp_on_a_cpu_without_bf16(tmp_path, capsys, monkeypatch):
     assert not (tmp_path / 'work').exists()
 
 
+def test_auto_scale_lr_without_base_batch_size(tmp_path, capsys):
+    """--auto-scale-lr on a config that does not say which total batch its
+    lrs are for: one line naming the key and the fix."""
+    config = write_config(tmp_path / 'no_base.py', 'auto_scale_lr = None\n')
+    line = _in_process_error(capsys, 'train', *_train_args(
+        config, tmp_path), '--auto-scale-lr')
+    assert line == (
+        'error: --auto-scale-lr needs auto_scale_lr.base_batch_size in the '
+        'config (the total batch its lrs are for): add '
+        'auto_scale_lr = dict(base_batch_size=<that batch>) to it.')
+    assert not (tmp_path / 'work').exists()
+
+
 def test_amp_on_a_device_without_amp(tmp_path, capsys, monkeypatch):
     import mmengine.device
     monkeypatch.setattr(mmengine.device, 'get_device', lambda: 'mps')

@@ -247,3 +247,92 @@ def test_stage2_rank_shards_form_one_global_epoch(rank_dumps):
             assert indices == list(expected), (epoch, rank)
             shards.append(indices)
         assert len(shards[0]) == len(shards[1])
+
+
+# ------------------------------------------ total batch and --auto-scale-lr
+# One stage-1 epoch of the tiny run (97 images: 4 batches of 16 per rank
+# with 2 processes, 2 with 4), lr 0.05 held constant, stated for a total
+# batch of 64: 4 processes × 16 train it as stated, 2 processes × 16 = 32
+# train half of it.
+ONE_EPOCH_AT_64 = """
+auto_scale_lr = dict(enable=False, base_batch_size=64)
+param_scheduler = [dict(type='ConstantLR', factor=1.0, by_epoch=True,
+                        begin=0, end=1)]
+train_cfg = dict(max_epochs=1, stage1_epochs=1, val_interval=100)
+"""
+TOTAL_BATCH_LINE = re.compile(
+    r'total batch: (\d+) processes × (\d+) per process = (\d+) '
+    r'\(the lrs are for (\d+)\); lr (not rescaled \(auto_scale_lr off\)|'
+    r'rescaled ×([\d.]+) \((\d+) / (\d+)\)): (.*)')
+
+
+def _total_batch_lines(out):
+    return [TOTAL_BATCH_LINE.search(line) for line in out.splitlines()
+            if 'total batch:' in line]
+
+
+@pytest.mark.parametrize('processes, auto_scale_lr, ratio', [
+    (2, False, None), (2, True, 0.5), (4, False, None), (4, True, 1.0)])
+def test_dist_train_logs_total_batch_and_scales_lr(tmp_path, processes,
+                                                   auto_scale_lr, ratio):
+    """tools/dist_train.sh with N gloo processes: one start line says
+    N × 16 = total batch, the recipe's 64, every group's lr and whether it
+    was rescaled; the optimizer's lrs (in the stage-1 checkpoint) are the
+    config's 0.05, × total / 64 with --auto-scale-lr."""
+    config = write_config(tmp_path / 'one_epoch.py', ONE_EPOCH_AT_64)
+    work = tmp_path / 'work'
+    flags = ['--auto-scale-lr'] if auto_scale_lr else []
+    train = run_tool('dist_train.sh', config, processes, '--work-dir', work,
+                     '--no-validate', *flags, PORT=free_port(), timeout=600)
+    assert train.returncode == 0, train.stderr[-4000:]
+    out = train.stdout + train.stderr
+    lines = _total_batch_lines(out)
+    assert len(lines) == 1 and lines[0], out[-4000:]  # rank 0 only
+    world, per_process, total, base = map(int, lines[0].group(1, 2, 3, 4))
+    assert (world, per_process, total, base) == (processes, 16,
+                                                 16 * processes, 64)
+    lr = 0.05 * (ratio or 1.0)
+    if ratio is None:
+        assert lines[0].group(5).startswith('not rescaled')
+    else:
+        assert float(lines[0].group(6)) == ratio
+    lrs = lines[0].group(9).split('. The total batch')[0]  # the warning's
+    logged = dict(item.split(' ') for item in lrs.split(', '))
+    assert set(logged) == {'representation', 'classifier', 'scale'}
+    assert all(float(v) == pytest.approx(lr) for v in logged.values())
+    # 2 × 16 = 32 at the lr of 64, not rescaled: said in a warning
+    mismatch = processes == 2 and not auto_scale_lr
+    assert ('--auto-scale-lr (auto_scale_lr.enable=True) to rescale them, '
+            'or set train_dataloader.batch_size=32' in out) == mismatch
+    # the optimizer's actual lrs after the epoch (ConstantLR: unchanged)
+    state = torch.load(work / 'stage1.pth', map_location='cpu',
+                       weights_only=False)
+    assert [g['lr'] for g in state['optimizer']['param_groups']] == \
+        pytest.approx([lr] * 3)
+
+
+SPLITS = TINY_CONFIG.parents[2].parent / 'shared' / 'data' / 'splits'
+
+
+@pytest.mark.skipif(not (SPLITS / 'ImageNet_LT').is_dir(),
+                    reason=f'ImageNet-LT split lists not found at {SPLITS}')
+def test_literal_8_process_command_trains_the_recipe_batch(tmp_path):
+    """`tools/dist_train.sh configs/lcreg/resnet50_imagenet-lt.py 8`, as the
+    README says, on 8 CPU processes with a zero-epoch schedule (no images
+    needed: the split lists build the dataset): 8 × 32 = 256 at lr 0.1,
+    not rescaled."""
+    train = run_tool(
+        'dist_train.sh', 'configs/lcreg/resnet50_imagenet-lt.py', 8,
+        '--work-dir', tmp_path / 'work', '--no-validate', '--cfg-options',
+        'train_cfg.max_epochs=0', 'train_cfg.stage1_epochs=0',
+        'param_scheduler=None', f'train_dataloader.dataset.data_root={SPLITS}',
+        'train_dataloader.num_workers=0',
+        'train_dataloader.persistent_workers=False',
+        PORT=free_port(), timeout=600)
+    assert train.returncode == 0, train.stderr[-4000:]
+    lines = _total_batch_lines(train.stdout + train.stderr)
+    assert len(lines) == 1 and lines[0]
+    assert lines[0].group(1, 2, 3, 4) == ('8', '32', '256', '256')
+    assert lines[0].group(5) == 'not rescaled (auto_scale_lr off)'
+    assert set(lines[0].group(9).split(', ')) == {
+        'representation 0.1', 'classifier 0.1', 'scale 0.1'}

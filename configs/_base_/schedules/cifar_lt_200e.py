@@ -13,6 +13,6 @@ param_scheduler = [
 train_cfg = dict(by_epoch=True, max_epochs=200, val_interval=10)
 val_cfg = dict()
 test_cfg = dict()
-# The lrs are for a total batch of 128: --cfg-options auto_scale_lr.enable=True
+# The lrs are for a total batch of 128: tools/train.py --auto-scale-lr
 # rescales them linearly for another total batch (world size x batch_size).
 auto_scale_lr = dict(enable=False, base_batch_size=128)

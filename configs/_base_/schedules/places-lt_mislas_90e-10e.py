@@ -35,7 +35,7 @@ train_cfg = dict(
     ))
 val_cfg = dict()
 test_cfg = dict()
-# The lrs are for a total batch of 256: --cfg-options auto_scale_lr.enable=True
+# The lrs are for a total batch of 256: tools/train.py --auto-scale-lr
 # rescales them linearly for another total batch (world size x batch_size),
 # stage 1 (MMEngine) and stage 2 (TwoStageTrainLoop, stage2.lr) alike.
 auto_scale_lr = dict(enable=False, base_batch_size=256)

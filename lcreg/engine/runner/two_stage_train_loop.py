@@ -39,6 +39,7 @@ from mmpretrain.registry import LOOPS, MODELS
 from lcreg.engine.hooks.epoch_seed_hook import epoch_seed, shared_seed
 from lcreg.engine.hooks.latent_aug_schedule_hook import \
     check_schedule_registered
+from lcreg.engine.hooks.total_batch_log_hook import auto_scale_lr_ratio
 from lcreg.engine.optimizers.stage_optim_constructor import (ROLES,
                                                             parameter_roles)
 
@@ -285,15 +286,15 @@ class TwoStageTrainLoop(EpochBasedTrainLoop):
         (``world_size · batch_size / base_batch_size``) when enabled, else
         1. ``Runner.scale_lr`` scales the stage-1 groups only; the absolute
         ``stage2.lr`` must follow it."""
-        auto = self.runner.auto_scale_lr
-        if not auto or not auto.get('enable', False):
+        batch = self.dataloader_cfg['batch_size']
+        ratio = auto_scale_lr_ratio(self.runner, batch)
+        if ratio is None:
             return 1.0
-        total = self.runner.world_size * self.dataloader_cfg['batch_size']
-        ratio = total / auto['base_batch_size']
         self.runner.logger.info(
             f'auto_scale_lr: stage-2 lr {self.stage2["lr"]} scaled by '
-            f'{ratio} (total batch {total} / base_batch_size '
-            f'{auto["base_batch_size"]}), as the stage-1 lrs were')
+            f'{ratio} (total batch {self.runner.world_size * batch} / '
+            f'base_batch_size {self.runner.auto_scale_lr["base_batch_size"]}'
+            '), as the stage-1 lrs were')
         return ratio
 
     def _reset_optimizer(self) -> None:

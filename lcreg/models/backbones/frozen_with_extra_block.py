@@ -1,9 +1,19 @@
-"""A frozen pretrained backbone followed by one new, trainable block.
+"""A frozen pretrained backbone whose last block is a new, trainable one.
 
 The Places-LT recipe of OLTR, decoupling and MiSLAS: the ImageNet-pretrained
-ResNet-152 is not fine-tuned. One new Bottleneck block (2048 → 2048, width
-512) is put on top of its last stage; this block, the neck and the classifier
-are all that stage 1 trains.
+ResNet-152 is not fine-tuned. MiSLAS (``models/resnet_places.py``,
+``resnet152_fe``) builds the trunk with stages [3, 8, 36, 2], i.e. it
+**deletes** the last pretrained Bottleneck (``layer4.2``, its weights are
+dropped from the checkpoint), and trains one freshly initialised Bottleneck
+(2048 → 2048, width 512) in its place. This block, the neck and the
+classifier are all that stage 1 trains.
+
+``replace_last_block=True`` (the default, the recipe) does the same: the
+wrapped backbone's last block is removed before the pretrained weights are
+loaded, so its weights load into nothing (``init_cfg``'s ``Pretrained``
+loads non-strictly and reports them as unexpected keys).
+``replace_last_block=False`` keeps the whole pretrained backbone and stacks
+the new block on top of it (ResNet-152 [3, 8, 36, 3] + 1 block).
 
 "Frozen" is enforced here, whatever the wrapped backbone's own settings:
 
@@ -75,6 +85,33 @@ def freeze_batch_norms(module: nn.Module, prefix: str = '') -> nn.Module:
     return module
 
 
+def remove_last_block(backbone: nn.Module) -> nn.Module:
+    """Delete (in place) the last block of ``backbone``'s last residual
+    stage, e.g. ``layer4.2`` of a ResNet-152, which leaves stages
+    [3, 8, 36, 2]; returns ``backbone``.
+
+    Raises:
+        ValueError: the backbone has no ``res_layers`` (not an MMPretrain
+            ResNet-like backbone) or its last stage has a single block
+            (removing it would change the output channels).
+    """
+    stage_names = getattr(backbone, 'res_layers', None)
+    if not stage_names:
+        raise ValueError(
+            'FrozenBackboneWithExtraBlock: replace_last_block=True needs a '
+            'backbone with res_layers (MMPretrain ResNet / ResNeXt), got '
+            f'{type(backbone).__name__}; set replace_last_block=False to put '
+            'the new block on top of it instead.')
+    last_stage = getattr(backbone, stage_names[-1])
+    if len(last_stage) < 2:
+        raise ValueError(
+            'FrozenBackboneWithExtraBlock: replace_last_block=True needs at '
+            f'least 2 blocks in {stage_names[-1]}, which has '
+            f'{len(last_stage)}; set replace_last_block=False.')
+    del last_stage[len(last_stage) - 1]
+    return backbone
+
+
 @MODELS.register_module()
 class FrozenBackboneWithExtraBlock(BaseModule):
     """Frozen pretrained backbone + one trainable Bottleneck (Places-LT).
@@ -83,6 +120,12 @@ class FrozenBackboneWithExtraBlock(BaseModule):
         backbone (dict): config of the pretrained backbone (e.g. MMPretrain's
             ``ResNet`` of depth 152 with a ``Pretrained`` ``init_cfg``). It is
             frozen entirely (see the module docstring).
+        replace_last_block (bool): remove the last block of the backbone's
+            last stage and let the new block take its place (MiSLAS:
+            ResNet-152 [3, 8, 36, 2] + the new block). False: keep every
+            pretrained block and put the new one on top. Needs a backbone
+            with ``res_layers`` (MMPretrain's ``ResNet`` / ``ResNeXt``) whose
+            last stage has at least 2 blocks. Defaults to True.
         in_channels (int): channels of the backbone's last output; the extra
             Bottleneck maps them to the same number. Defaults to 2048.
         expansion (int): Bottleneck expansion; the block's width is
@@ -94,11 +137,12 @@ class FrozenBackboneWithExtraBlock(BaseModule):
             MiSLAS, unless this says otherwise).
 
     Shapes: input B×3×H×W; output ``(B×in_channels×h×w,)``, the extra block
-    applied to the backbone's last feature map.
+    applied to the last feature map of the (shortened) backbone.
     """
 
     def __init__(self,
                  backbone: dict,
+                 replace_last_block: bool = True,
                  in_channels: int = 2048,
                  expansion: int = 4,
                  norm_cfg: Optional[dict] = None,
@@ -115,7 +159,11 @@ class FrozenBackboneWithExtraBlock(BaseModule):
                 f'positive multiple of expansion, got {in_channels} and '
                 f'{expansion}.')
         self.in_channels = int(in_channels)
-        self.backbone = freeze_batch_norms(MODELS.build(backbone))
+        self.replace_last_block = bool(replace_last_block)
+        built = MODELS.build(backbone)
+        if self.replace_last_block:
+            remove_last_block(built)
+        self.backbone = freeze_batch_norms(built)
         for param in self.backbone.parameters():
             param.requires_grad_(False)
         self.extra_block = Bottleneck(

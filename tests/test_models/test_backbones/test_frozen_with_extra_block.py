@@ -13,7 +13,7 @@ from torchvision.ops import FrozenBatchNorm2d
 
 import lcreg  # noqa: F401  (registration)
 from lcreg.models.backbones.frozen_with_extra_block import (
-    FrozenBackboneWithExtraBlock, freeze_batch_norms)
+    FrozenBackboneWithExtraBlock, freeze_batch_norms, remove_last_block)
 
 # A small ResNet-18 (stem and base width 8): last stage has 64 channels.
 SMALL_RESNET = dict(type='ResNet', depth=18, stem_channels=8,
@@ -63,13 +63,28 @@ def test_freeze_batch_norms_refuses_what_it_cannot_freeze():
             nn.BatchNorm2d(2, track_running_stats=False)))
 
 
-def test_output_is_the_extra_block_on_the_frozen_backbone():
-    torch.manual_seed(0)
-    model = MODELS.build(dict(type='FrozenBackboneWithExtraBlock',
-                              backbone=dict(SMALL_RESNET), in_channels=64))
+def _reference_resnet(seed, replace_last_block):
+    """The small ResNet with random BN statistics; with
+    ``replace_last_block`` its last block (layer4.1) is cut off by
+    slicing, independently of the code under test."""
     reference = ResNet(**{k: v for k, v in SMALL_RESNET.items()
                           if k != 'type'})
-    _randomise_bn(reference, seed=1)
+    _randomise_bn(reference, seed=seed)
+    if replace_last_block:
+        reference.layer4 = nn.Sequential(reference.layer4[0])
+    return reference
+
+
+@pytest.mark.parametrize('replace_last_block', [True, False])
+def test_output_is_the_extra_block_on_the_frozen_backbone(replace_last_block):
+    """True (the recipe): the new block takes the place of the backbone's
+    last block; False: it follows the whole backbone."""
+    torch.manual_seed(0)
+    model = MODELS.build(dict(type='FrozenBackboneWithExtraBlock',
+                              backbone=dict(SMALL_RESNET), in_channels=64,
+                              replace_last_block=replace_last_block))
+    assert len(model.backbone.layer4) == (1 if replace_last_block else 2)
+    reference = _reference_resnet(1, replace_last_block)
     model.backbone.load_state_dict(reference.state_dict())
     reference.eval()
     x = torch.randn(2, 3, 64, 64)
@@ -91,9 +106,10 @@ def test_only_the_extra_block_is_trainable():
     assert trainable  # the block has conv and BN parameters
     assert not any(isinstance(m, nn.modules.batchnorm._BatchNorm)
                    for m in model.backbone.modules())
-    # stem 1 + 8 blocks · 2 + 3 downsamples
+    # stem 1 + 7 blocks · 2 (layer4.1 replaced by the new block) +
+    # 3 downsamples
     assert sum(isinstance(m, FrozenBatchNorm2d)
-               for m in model.backbone.modules()) == 20
+               for m in model.backbone.modules()) == 18
 
     # train mode: the block trains, the backbone stays in eval and its
     # statistics never move; no gradient reaches it
@@ -110,9 +126,13 @@ def test_only_the_extra_block_is_trainable():
     assert model.extra_block.conv1.weight.grad is not None
 
 
-def test_pretrained_weights_load_into_the_frozen_backbone(tmp_path):
-    source = ResNet(**{k: v for k, v in SMALL_RESNET.items() if k != 'type'})
-    _randomise_bn(source, seed=2)
+@pytest.mark.parametrize('replace_last_block', [True, False])
+def test_pretrained_weights_load_into_the_frozen_backbone(tmp_path,
+                                                          replace_last_block):
+    """Every pretrained weight loads into its place, except those of the
+    replaced last block (layer4.1 here, layer4.2 of a ResNet-152), which
+    load into nothing."""
+    source = _reference_resnet(2, replace_last_block=False)
     state = {f'backbone.{k}': v for k, v in source.state_dict().items()}
     state['head.fc.weight'] = torch.zeros(3, 64)  # dropped by the prefix
     ckpt = tmp_path / 'pretrained.pth'
@@ -120,12 +140,19 @@ def test_pretrained_weights_load_into_the_frozen_backbone(tmp_path):
     backbone = dict(SMALL_RESNET, frozen_stages=4, norm_eval=True,
                     init_cfg=dict(type='Pretrained', checkpoint=str(ckpt),
                                   prefix='backbone'))
-    model = FrozenBackboneWithExtraBlock(backbone=backbone, in_channels=64)
+    model = FrozenBackboneWithExtraBlock(
+        backbone=backbone, in_channels=64,
+        replace_last_block=replace_last_block)
     model.init_weights()
     loaded = model.backbone.state_dict()
+    everything = list(model.state_dict().values())
     for key, value in source.state_dict().items():
         if key.endswith('num_batches_tracked'):
             assert key not in loaded
+        elif replace_last_block and key.startswith('layer4.1.'):
+            assert key not in loaded
+            assert not any(v.shape == value.shape and torch.equal(v, value)
+                           for v in everything), key
         else:
             assert torch.equal(loaded[key], value), key
     assert all(not p.requires_grad for p in model.backbone.parameters())
@@ -141,6 +168,16 @@ def test_bad_arguments():
                                          in_channels=128)
     with pytest.raises(ValueError, match=r'B×128×H×W; set in_channels'):
         model(torch.randn(1, 3, 32, 32))
+    # replacing the last block needs a ResNet-like backbone with >= 2 blocks
+    # in its last stage
+    with pytest.raises(ValueError, match='res_layers.*replace_last_block'
+                       '=False'):
+        FrozenBackboneWithExtraBlock(
+            backbone=dict(type='VGG', depth=11), in_channels=512)
+    one_block_left = remove_last_block(_reference_resnet(0, False))
+    with pytest.raises(ValueError, match=r'at least 2 blocks in layer4, '
+                       r'which has 1; set replace_last_block=False'):
+        remove_last_block(one_block_left)
 
 
 # ------------------------------------------------- real two-stage training

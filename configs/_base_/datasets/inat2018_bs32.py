@@ -1,31 +1,34 @@
-# ImageNet-LT (Liu et al., 2019): 1,000 classes, 115,846 training images
-# (1,280 to 5 per class); batch 256.
+# iNaturalist 2018 (Van Horn et al., 2018): 8,142 classes, 437,513 training
+# images (1,000 to 2 per class); total batch 256 = 8 GPUs × 32.
 #
 # Layout of the decoupling (facebookresearch/classifier-balancing) and MiSLAS
 # repositories, everything under data_root = 'data':
-#   data/ImageNet_LT/ImageNet_LT_{train,val,test}.txt   the split lists
-#   data/imagenet/{train,val}/<wnid>/*.JPEG             ImageNet-2012 images
+#   data/iNaturalist18/iNaturalist18_{train,val}.txt   the split lists
+#   data/inaturalist2018/train_val2018/<super>/<id>/*.jpg  the images
 # List lines are '<path relative to the image root> <label>', e.g.
-# 'train/n01440764/n01440764_190.JPEG 0' (the test list points into val/).
+# 'train_val2018/Plantae/7291/9f8e....jpg 7291'. The official COCO-style
+# json files work too: ann_file='inaturalist2018/train2018.json' (and
+# val2018.json), data_prefix='inaturalist2018'.
 #
-# Augmentation as MiSLAS (and decoupling): RandomResizedCrop 224, horizontal
-# flip, ColorJitter(0.4, 0.4, 0.4, hue 0); test: short edge 256, centre crop
-# 224. Like the literature we report (and validate on) the 50-per-class test
-# list; select hyper-parameters (e.g. tau of tau-normalisation) on the
-# 20-per-class val list instead:
-#   --cfg-options \
-#       val_dataloader.dataset.ann_file=ImageNet_LT/ImageNet_LT_val.txt
+# Augmentation as MiSLAS: RandomResizedCrop 224, horizontal flip,
+# ColorJitter(0.4, 0.4, 0.4, hue 0) and MiSLAS' iNaturalist mean/std
+# (0.466, 0.471, 0.380) / (0.195, 0.194, 0.192), times 255; test: short edge
+# 256, centre crop 224. iNaturalist has no test labels: the literature
+# reports the 3-per-class val list, which is also used for validation here.
 #
-# batch_size is per process: on N GPUs set train_dataloader.batch_size=256//N
-# to keep the recipe's total batch of 256 (the learning rates are for 256).
-dataset_type = 'ImageNetLT'
+# train_dataloader.batch_size is per process (MMPretrain's convention): 32,
+# so `tools/dist_train.sh CONFIG 8` trains the recipe's total batch of 256,
+# the one its learning rates are for (auto_scale_lr.base_batch_size). On N
+# GPUs add `--auto-scale-lr` (lrs rescaled linearly to N x 32) or set
+# train_dataloader.batch_size=256//N. The start of the log says which.
+dataset_type = 'INat2018'
 data_root = 'data'
-data_prefix = 'imagenet'
+data_prefix = 'inaturalist2018'
 
 data_preprocessor = dict(
-    num_classes=1000,
-    mean=[123.675, 116.28, 103.53],
-    std=[58.395, 57.12, 57.375],
+    num_classes=8142,
+    mean=[118.83, 120.105, 96.9],
+    std=[49.725, 49.47, 48.96],
     to_rgb=True)
 
 train_pipeline = [
@@ -46,11 +49,11 @@ test_pipeline = [
 # class-aware sampling and label-aware smoothing (stage 2) need every class
 train_dataset = dict(
     type=dataset_type, data_root=data_root, data_prefix=data_prefix,
-    ann_file='ImageNet_LT/ImageNet_LT_train.txt', require_all_classes=True,
-    pipeline=train_pipeline)
+    ann_file='iNaturalist18/iNaturalist18_train.txt',
+    require_all_classes=True, pipeline=train_pipeline)
 
 train_dataloader = dict(
-    batch_size=256,
+    batch_size=32,
     num_workers=8,
     persistent_workers=True,
     pin_memory=True,
@@ -65,7 +68,7 @@ val_dataloader = dict(
     sampler=dict(type='DefaultSampler', shuffle=False),
     dataset=dict(
         type=dataset_type, data_root=data_root, data_prefix=data_prefix,
-        ann_file='ImageNet_LT/ImageNet_LT_test.txt', test_mode=True,
+        ann_file='iNaturalist18/iNaturalist18_val.txt', test_mode=True,
         pipeline=test_pipeline))
 test_dataloader = val_dataloader
 
