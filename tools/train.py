@@ -73,8 +73,8 @@ def enable_auto_scale_lr(cfg: Config) -> None:
     auto = cfg.get('auto_scale_lr') or {}
     if not auto.get('base_batch_size'):
         raise ValueError(
-            '--auto-scale-lr needs auto_scale_lr.base_batch_size in the '
-            'config (the total batch its lrs are for): add '
+            f'--auto-scale-lr needs auto_scale_lr.base_batch_size in '
+            f'{cfg.filename} (the total batch its lrs are for): add '
             'auto_scale_lr = dict(base_batch_size=<that batch>) to it.')
     cfg.auto_scale_lr = dict(auto, enable=True)
 

@@ -29,6 +29,7 @@ RULES = (('rank', 'rank rule (MiSLAS ranges)'),
          ('threshold', 'threshold rule (training-count thresholds)'))
 GROUPS = ('many', 'medium', 'few')
 BEST_TITLE = "best test epoch (literature's protocol, optimistic)"
+STAGE1_TITLE = 'stage 1: final / best validated epoch'
 
 
 def read_test_metrics(path: str) -> Dict[str, float]:
@@ -86,6 +87,25 @@ def best_test_epoch(history, begin: int) -> Optional[Tuple[int, float]]:
     return max(candidates, key=lambda item: (item[1], -item[0]))
 
 
+def stage1_summary(history, stage1_epochs: Optional[int]
+                   ) -> Optional[dict]:
+    """Stage 1 of a two-stage run from its validations: ``{'epochs': S,
+    'final': top-1 of the epoch-S validation (None if not validated),
+    'best_epoch', 'best': the best validation of epochs 1..S, 'validated':
+    how many stage-1 epochs were validated}``; None for a one-stage run or
+    when no stage-1 epoch was validated."""
+    if not stage1_epochs:
+        return None
+    records = [(epoch, rec['lt/top1']) for epoch, rec in history
+               if 1 <= epoch <= stage1_epochs]
+    if not records:
+        return None
+    best = max(records, key=lambda item: (item[1], -item[0]))
+    final = dict(records).get(stage1_epochs)
+    return dict(epochs=int(stage1_epochs), final=final, best_epoch=best[0],
+                best=best[1], validated=len(records))
+
+
 def mean_std(values: Sequence[float]) -> Tuple[float, float]:
     """Mean and sample standard deviation (NaN for fewer than 2 values);
     NaN values are left out."""
@@ -111,6 +131,10 @@ def run_values(run: dict) -> Dict[str, float]:
             values[key] = metrics.get(f'lt/{key}', math.nan)
     best = run.get('best_test_epoch')
     values['best_top1'] = best['top1'] if best else math.nan
+    stage1 = run.get('stage1') or {}
+    for key in ('final', 'best'):
+        value = stage1.get(key)
+        values[f'stage1_{key}'] = math.nan if value is None else value
     values['wall_minutes'] = (run.get('train_seconds', math.nan)
                               + run.get('test_seconds', 0.0)) / 60
     return values
@@ -163,7 +187,7 @@ def format_markdown(table: Sequence[dict], title: str = '') -> str:
     header = ['config', 'seeds', 'top-1 (final epoch)']
     for _, name in RULES:
         header.append(f'{name}: many / medium / few')
-    header += ['ECE', BEST_TITLE, 'wall time per run (min)',
+    header += ['ECE', BEST_TITLE, STAGE1_TITLE, 'wall time per run (min)',
                'hardware, precision']
     lines = [f'# {title}', ''] if title else []
     lines += ['| ' + ' | '.join(header) + ' |',
@@ -176,12 +200,17 @@ def format_markdown(table: Sequence[dict], title: str = '') -> str:
             cells.append(' / '.join(_cell(row, f'{rule}_{g}')
                                     for g in GROUPS))
         cells += [_cell(row, 'ece'), _cell(row, 'best_top1'),
+                  _cell(row, 'stage1_final') + ' / '
+                  + _cell(row, 'stage1_best'),
                   _cell(row, 'wall_minutes', 1),
                   '; '.join(str(h) for h in row['hardware'])]
         lines.append('| ' + ' | '.join(cells) + ' |')
     lines += ['', 'mean ± sample std over seeds; "n/a": no such value '
               '(e.g. no few-shot class under the thresholds, or the best-'
-              'test-epoch protocol not run).']
+              'test-epoch protocol not run). Stage 1: the validation after '
+              'the last stage-1 epoch and the best validated stage-1 epoch '
+              '(every epoch only with --best-test-epoch all, else every '
+              '`val_interval` epochs; both on the test set).']
     return '\n'.join(lines) + '\n'
 
 

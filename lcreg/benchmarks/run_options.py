@@ -76,6 +76,12 @@ def loader_options(cfg, workers: int, device: str,
     return opts
 
 
+def stage1_epochs(cfg) -> Optional[int]:
+    """``train_cfg.stage1_epochs`` of a two-stage recipe, else None."""
+    value = cfg.train_cfg.get('stage1_epochs')
+    return None if value is None else int(value)
+
+
 def final_stage_begin(cfg) -> int:
     """First epoch (0-based) of the recipe's last stage.
 
@@ -86,8 +92,8 @@ def final_stage_begin(cfg) -> int:
     """
     train = cfg.train_cfg
     max_epochs = int(train.max_epochs)
-    if train.get('stage1_epochs') is not None:
-        return int(train.stage1_epochs)
+    if stage1_epochs(cfg) is not None:
+        return stage1_epochs(cfg)
     milestones = [m for s in (cfg.get('param_scheduler') or [])
                   for m in s.get('milestones', ())]
     if milestones:
@@ -97,8 +103,9 @@ def final_stage_begin(cfg) -> int:
 
 def best_epoch_options(cfg, begin: Optional[int] = None) -> List[str]:
     """The literature's protocol (optimistic): validate on the test set after
-    every epoch from ``begin`` (default :func:`final_stage_begin`) and keep
-    the best ``lt/top1`` checkpoint (``save_best``). The validation set of
+    every epoch from ``begin`` (default :func:`final_stage_begin`; 0: from
+    the first epoch, as MiSLAS' stage 1 does) and keep the best ``lt/top1``
+    checkpoint (``save_best``). The validation set of
     the CIFAR, ImageNet-LT and Places-LT recipes is their test set.
 
     Validations do not change training: the EpochSeedHook re-seeds every
@@ -107,11 +114,16 @@ def best_epoch_options(cfg, begin: Optional[int] = None) -> List[str]:
     begin = final_stage_begin(cfg) if begin is None else int(begin)
     opts = []
     if int(cfg.train_cfg.get('val_interval', 1)) != 1:
-        # MMEngine validates every epoch once (finished epochs + 1) reaches
-        # the milestone: begin + 2 makes the first extra validation the one
-        # after epoch begin + 1 (1-based), the first epoch of the stage.
-        opts.append(option(cfg, 'train_cfg.dynamic_intervals',
-                           f'[({begin + 2},1)]'))
+        if begin <= 0:
+            # from the first epoch on (MiSLAS' train_stage1.py)
+            opts.append(option(cfg, 'train_cfg.val_interval', 1))
+        else:
+            # MMEngine validates every epoch once (finished epochs + 1)
+            # reaches the milestone: begin + 2 makes the first extra
+            # validation the one after epoch begin + 1 (1-based), the first
+            # epoch of the stage.
+            opts.append(option(cfg, 'train_cfg.dynamic_intervals',
+                               f'[({begin + 2},1)]'))
     return opts + [
         option(cfg, 'default_hooks.checkpoint.save_best', 'lt/top1'),
         option(cfg, 'default_hooks.checkpoint.rule', 'greater')]

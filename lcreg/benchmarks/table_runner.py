@@ -36,11 +36,15 @@ from lcreg.utils.cli import default_work_dir
 from . import results_table
 from .hardware import describe_hardware, hardware_label, precision_label
 from .run_options import (best_epoch_options, data_options, final_stage_begin,
-                          loader_options, option)
+                          loader_options, option, stage1_epochs)
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 MANIFEST = 'run.json'
 TEST_JSON = 'test_metrics.json'
+#: ``best_test_epoch`` values: validate on the test set every epoch of the
+#: final stage, or every epoch of the run (MiSLAS validates after each epoch
+#: of both stages; its README's stage-1 numbers are best-of-all-epochs).
+BEST_MODES = ('final-stage', 'all')
 
 
 def config_label(config: str) -> str:
@@ -65,6 +69,7 @@ class RunSpec:
     run_dir: str
     max_epochs: int
     best_begin: Optional[int]
+    stage1_epochs: Optional[int]
     train_options: List[str]
     test_options: List[str]
     manifest: dict = field(default_factory=dict)
@@ -93,8 +98,11 @@ class TableRunner:
             a 2-core CPU).
         device: ``'cpu'`` or ``'cuda'`` (pinned memory, cuDNN benchmark,
             the hardware record; on ``'cpu'`` CUDA is hidden from the runs).
-        best_test_epoch: also validate on the test set every epoch of the
-            final stage and report the best (the literature's protocol).
+        best_test_epoch: also validate on the test set and report the best
+            epoch (the literature's protocol): ``'final-stage'`` (or True)
+            every epoch of the final stage, ``'all'`` every epoch of the run
+            (then the stage-1 column of a two-stage recipe is best-of-every-
+            stage-1-epoch too, as MiSLAS reports it); False: off.
         cfg_options: extra ``--cfg-options`` for training and testing
             (``key=value`` strings), recorded in each manifest.
         parallel: runs at the same time (e.g. several small runs on a GPU).
@@ -106,7 +114,7 @@ class TableRunner:
                  work_dir: str, data_root: Optional[str] = None,
                  verify_md5: Optional[bool] = None, amp: bool = False,
                  channels_last: bool = False, workers: Optional[int] = None,
-                 device: str = 'cpu', best_test_epoch: bool = False,
+                 device: str = 'cpu', best_test_epoch=False,
                  cfg_options: Sequence[str] = (), parallel: int = 1,
                  retest: bool = False, dry_run: bool = False,
                  log=print):
@@ -122,6 +130,12 @@ class TableRunner:
         if parallel < 1:
             raise ValueError(f'run_table: --parallel must be >= 1, got '
                              f'{parallel}.')
+        if best_test_epoch is True:
+            best_test_epoch = 'final-stage'
+        if best_test_epoch not in (False, None) + BEST_MODES:
+            raise ValueError(f'run_table: best_test_epoch must be one of '
+                             f'{BEST_MODES} or False, got '
+                             f'{best_test_epoch!r}.')
         if device not in ('cpu', 'cuda'):
             raise ValueError(f"run_table: device must be 'cpu' or 'cuda', "
                              f'got {device!r}.')
@@ -129,7 +143,7 @@ class TableRunner:
         self.amp, self.channels_last = amp, channels_last
         self.device, self.parallel = device, parallel
         self.retest, self.dry_run, self.log = retest, dry_run, log
-        self.best_test_epoch = best_test_epoch
+        self.best_test_epoch = best_test_epoch or None
         self.cfg_options = list(cfg_options)
         self.hardware = describe_hardware(device)
         names = {}
@@ -160,14 +174,21 @@ class TableRunner:
         merge_cfg_options(resolved, _parse_options(self.cfg_options))
         best_begin = None
         if self.best_test_epoch:
-            best_begin = final_stage_begin(resolved)
-            train += best_epoch_options(resolved, best_begin)
+            # the best-epoch column covers the final stage; 'all' validates
+            # from the first epoch (a one-stage recipe's column then too)
+            validate_from = 0 if self.best_test_epoch == 'all' \
+                else final_stage_begin(resolved)
+            best_begin = validate_from if stage1_epochs(resolved) is None \
+                else final_stage_begin(resolved)
+            train += best_epoch_options(resolved, validate_from)
         train += self.cfg_options
         test = shared + self.cfg_options
         run_dir = osp.join(self.work_dir, run_name(config), f'seed{seed}')
         return RunSpec(config=config, seed=seed, run_dir=run_dir,
                        max_epochs=int(resolved.train_cfg.max_epochs),
-                       best_begin=best_begin, train_options=train,
+                       best_begin=best_begin,
+                       stage1_epochs=stage1_epochs(resolved),
+                       train_options=train,
                        test_options=test)
 
     def train_command(self, spec: RunSpec, resume: bool) -> List[str]:
@@ -282,6 +303,8 @@ class TableRunner:
         spec.manifest.update(
             train_options=spec.train_options, amp=self.amp,
             channels_last=self.channels_last, best_begin=spec.best_begin,
+            best_test_epoch=self.best_test_epoch,
+            stage1_epochs=spec.stage1_epochs,
             hardware=(f'{hardware_label(self.hardware)}, '
                       + precision_label(self.amp, self.channels_last,
                                         self.hardware['device'])),
@@ -323,16 +346,19 @@ class TableRunner:
                 f'{spec.label} finished; run again with --retest to test its '
                 'final checkpoint again.') from None
         best = None
+        history = results_table.read_val_history(spec.run_dir)
         begin = spec.manifest.get('best_begin')
         if begin is not None:
-            found = results_table.best_test_epoch(
-                results_table.read_val_history(spec.run_dir), begin)
+            found = results_table.best_test_epoch(history, begin)
             if found is not None:
                 best = dict(epoch=found[0], top1=found[1])
+        stage1 = results_table.stage1_summary(
+            history, spec.manifest.get('stage1_epochs'))
         segments = spec.manifest.get('segments', [])
         return dict(
             config=config_label(spec.config), seed=spec.seed,
-            metrics=metrics, best_test_epoch=best,
+            metrics=metrics, best_test_epoch=best, stage1=stage1,
+            best_test_mode=spec.manifest.get('best_test_epoch'),
             train_seconds=sum(s['end'] - s['start'] for s in segments
                               if s.get('end') is not None),
             train_segments=len(segments),

@@ -743,6 +743,22 @@ def test_large_scale_init_is_mislas(rel_path):
 
 
 @pytest.mark.parametrize('rel_path', [
+    c for c in CONFIGS if ('cifar100-lt' in c or 'cifar10-lt' in c)
+    and 'resnet32' in c])
+def test_cifar_classifier_init_is_the_sources(rel_path):
+    """LDAM-DRW's and MiSLAS' resnet_cifar.py draw the linear classifier with
+    ``kaiming_normal_`` (fan-in, gain sqrt(2)): std sqrt(2 / in_features),
+    not MMPretrain's Normal(0, 0.01). The bias starts at 0 here."""
+    torch.manual_seed(0)
+    model = build_model(load(rel_path))
+    model.init_weights()
+    fc = model.head.fc
+    assert fc.weight.std().item() == pytest.approx(
+        (2 / fc.in_features)**0.5, rel=0.1)
+    assert torch.all(fc.bias == 0)
+
+
+@pytest.mark.parametrize('rel_path', [
     c for c in CONFIGS if 'cifar100-lt' in c or 'cifar10-lt' in c])
 def test_cifar_normalisation_is_the_sources(rel_path):
     """LDAM-DRW and MiSLAS normalise CIFAR-10 and CIFAR-100 alike, with

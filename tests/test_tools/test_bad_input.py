@@ -174,8 +174,8 @@ def test_auto_scale_lr_without_base_batch_size(tmp_path, capsys):
     line = _in_process_error(capsys, 'train', *_train_args(
         config, tmp_path), '--auto-scale-lr')
     assert line == (
-        'error: --auto-scale-lr needs auto_scale_lr.base_batch_size in the '
-        'config (the total batch its lrs are for): add '
+        f'error: --auto-scale-lr needs auto_scale_lr.base_batch_size in '
+        f'{config} (the total batch its lrs are for): add '
         'auto_scale_lr = dict(base_batch_size=<that batch>) to it.')
     assert not (tmp_path / 'work').exists()
 

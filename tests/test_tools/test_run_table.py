@@ -258,3 +258,55 @@ def test_precision_label():
     assert precision_label(False, False, 'cpu') == 'fp32'
     assert precision_label(True, True, 'cpu') == 'bf16, channels-last'
     assert precision_label(True, False, 'cuda') == 'fp16'
+
+
+def test_best_test_epoch_all_validates_every_epoch(tmp_path):
+    """``--best-test-epoch all`` (MiSLAS' protocol in both stages): the runs
+    validate every epoch; the best column still covers the final stage."""
+    lines = []
+    TableRunner([str(REPO / 'configs/mislas/resnet32_cifar10-lt-if100.py'),
+                 str(REPO / 'configs/baselines/resnet32_cifar10-lt-if100_'
+                     'ce.py')], [0], str(tmp_path / 'w'),
+                best_test_epoch='all', dry_run=True,
+                log=lines.append).run()
+    train = [line for line in lines if 'tools/train.py' in line]
+    assert all(' train_cfg.val_interval=1 ' in line for line in train)
+    assert not any('dynamic_intervals' in line for line in train)
+    runner = TableRunner([str(TINY_CONFIG)], [0], str(tmp_path / 'w'),
+                         best_test_epoch='all', dry_run=True, log=len)
+    (spec, ) = runner.specs
+    assert (spec.stage1_epochs, spec.best_begin) == (2, 2)
+    with pytest.raises(ValueError, match="best_test_epoch must be one of"):
+        TableRunner([str(TINY_CONFIG)], [0], str(tmp_path), log=len,
+                    best_test_epoch='every')
+
+
+def test_stage1_columns_from_the_validations(tmp_path):
+    """A finished run's record: stage 1 final = the validation after the last
+    stage-1 epoch, stage 1 best = the best validated stage-1 epoch, the best
+    test epoch = the best of the final stage (values by hand)."""
+    runner = TableRunner([str(TINY_CONFIG)], [0], str(tmp_path),
+                         best_test_epoch='all', log=len)
+    (spec, ) = runner.specs
+    run_dir = tmp_path / RUN_NAME / 'seed0'
+    (run_dir / '20260101_000000' / 'vis_data').mkdir(parents=True)
+    top1 = {1: 36.0, 2: 35.0, 3: 41.0, 4: 40.0}
+    (run_dir / '20260101_000000' / 'vis_data' / 'scalars.json').write_text(
+        ''.join(json.dumps({'lt/top1': t, 'step': e}) + '\n'
+                for e, t in top1.items()))
+    (run_dir / 'test_metrics.json').write_text(json.dumps(
+        {'lt/top1': 40.0, 'lt/ece': 3.0}))
+    (run_dir / 'run.json').write_text(json.dumps(dict(
+        config='tests/fixtures/tiny_digits_lt.py', seed=0,
+        status='finished', segments=[], best_begin=spec.best_begin,
+        best_test_epoch='all', stage1_epochs=spec.stage1_epochs)))
+    (record, ) = runner.run()
+    assert record['stage1'] == dict(epochs=2, final=35.0, best_epoch=1,
+                                    best=36.0, validated=2)
+    assert record['best_test_epoch'] == dict(epoch=3, top1=41.0)
+    md = (tmp_path / 'table.md').read_text()
+    assert results_table.STAGE1_TITLE in md
+    assert '| 41.00 | 35.00 / 36.00 |' in md
+    # a one-stage run has no stage-1 columns
+    assert results_table.stage1_summary(
+        results_table.read_val_history(str(run_dir)), None) is None
