@@ -6,5 +6,6 @@ from .class_balanced import class_balanced_weights  # noqa: F401
 from .ldam_loss import LDAMLoss  # noqa: F401
 from .logit_adjusted_loss import LogitAdjustedLoss  # noqa: F401
 from .balanced_softmax_loss import BalancedSoftmaxLoss  # noqa: F401
-from .softmax_focal_loss import SoftmaxFocalLoss  # noqa: F401
+from .softmax_focal_loss import (ClassWeightedCrossEntropyLoss,  # noqa: F401
+                                 SoftmaxFocalLoss)
 from .class_isda_loss import ClassISDALoss  # noqa: F401

@@ -14,6 +14,10 @@ no per-class weights. Class weights come from ``class_weight`` (set once by
 at the DRW epoch); the mean is the class-weighted one of
 :mod:`.class_balanced` (``Σ_b w_{y_b} L_b / Σ_b w_{y_b}``). Soft scores:
 ``L = −Σ_j w_j y_j (1 − p_j)^γ log p_j``.
+
+:class:`ClassWeightedCrossEntropyLoss` is the γ = 0 case under its own
+name: the class-weighted (soft) cross-entropy of the Remix-DRW recipe, with
+the same weighted mean as LDAM-DRW's losses.
 """
 from typing import Optional, Sequence
 
@@ -59,3 +63,24 @@ class SoftmaxFocalLoss(ClassWeightedLoss):
         if self.gamma == 0:
             return -log_p
         return -(1.0 - log_p.exp()).pow(self.gamma) * log_p
+
+
+@MODELS.register_module()
+class ClassWeightedCrossEntropyLoss(SoftmaxFocalLoss):
+    """Cross-entropy ``−Σ_j w_j y_j log p_j`` with the class-weighted mean
+    ``/ Σ_b Σ_j w_j y_bj`` (γ = 0 of :class:`SoftmaxFocalLoss`); hard
+    labels (B,) or soft scores (B, C) (Mixup, Remix).
+
+    Args:
+        class_weight, reduction, loss_weight: see ``ClassWeightedLoss``.
+    """
+
+    def __init__(self,
+                 class_weight: Optional[Sequence[float]] = None,
+                 reduction: str = 'mean',
+                 loss_weight: float = 1.0):
+        super().__init__(gamma=0.0, class_weight=class_weight,
+                         reduction=reduction, loss_weight=loss_weight)
+
+    def extra_repr(self) -> str:
+        return ''
