@@ -11,9 +11,13 @@ trained checkpoint::
     python tools/analysis/tau_norm_sweep.py CONFIG CKPT --method logit-adjust
     python tools/test.py CONFIG CKPT --cfg-options default_hooks.logit_adjust.tau=<best>
 """
+from typing import Dict, Sequence, Tuple
+
+import torch
 from mmengine.hooks import Hook
 from mmpretrain.registry import HOOKS
 
+from lcreg.models.losses.class_counts import check_class_counts
 from lcreg.models.losses.logit_adjusted_loss import check_tau, log_priors
 
 from .class_counts_hook import training_class_counts, unwrapped
@@ -60,3 +64,42 @@ class PosthocLogitAdjustHook(Hook):
         if self._handle is not None:
             self._handle.remove()
             self._handle = None
+
+
+@torch.no_grad()
+def logit_adjust_sweep(logits: torch.Tensor, labels: torch.Tensor,
+                       class_counts: Sequence[int],
+                       taus: Sequence[float] = tuple(i / 10
+                                                     for i in range(21))
+                       ) -> Tuple[float, Dict[float, float]]:
+    """Top-1 (%) of ``argmax_j logits_j − τ·log π_j`` for every τ.
+
+    Args:
+        logits (Tensor): the head's logits of a split, (N, C).
+        labels (Tensor): their labels, (N,).
+        class_counts (Sequence[int]): training counts (C,) giving π.
+        taus (Sequence[float]): grid of τ >= 0 (default 0, 0.1, ..., 2).
+
+    Returns:
+        tuple: ``(best_tau, {tau: top-1 %})``, ties to the first τ.
+    """
+    where = 'logit_adjust_sweep'
+    counts = check_class_counts(class_counts, where)
+    if logits.dim() != 2 or logits.size(1) != len(counts):
+        raise ValueError(f'{where}: logits have shape {tuple(logits.shape)}'
+                         f', expected (N, {len(counts)}).')
+    if labels.shape != (logits.size(0), ) or logits.size(0) == 0:
+        raise ValueError(f'{where}: labels have shape '
+                         f'{tuple(labels.shape)}, expected '
+                         f'({logits.size(0)},) with N > 0.')
+    if len(taus) == 0:
+        raise ValueError(f'{where}: taus is empty.')
+    log_prior = log_priors(counts).to(logits)
+    scores = {}
+    for tau in taus:
+        tau = check_tau(float(tau), where)
+        pred = (logits - tau * log_prior).argmax(dim=1)
+        scores[tau] = 100.0 * (pred == labels.to(pred.device)).float(
+        ).mean().item()
+    best_tau = max(scores, key=scores.get)
+    return best_tau, scores
