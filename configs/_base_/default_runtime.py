@@ -21,6 +21,13 @@ default_hooks = dict(
     # one line at start: processes x per-process batch = total batch, the
     # lr of each parameter group and whether auto_scale_lr rescaled it
     total_batch=dict(type='TotalBatchLogHook'),
+    # the training class counts, given before the run to every module built
+    # with class_counts=None (LDAM margins, Balanced Softmax, logit
+    # adjustment, Remix); nothing is read for a model without one
+    class_counts=dict(type='ClassCountsHook'),
+    # post-hoc logit adjustment at evaluation (logits - tau*log prior);
+    # tau=0 is off: --cfg-options default_hooks.logit_adjust.tau=1.0
+    logit_adjust=dict(type='PosthocLogitAdjustHook', tau=0.0),
 )
 
 env_cfg = dict(

@@ -1,1 +1,2 @@
-from . import backbones, classifiers, heads, losses, necks  # noqa: F401
+from . import (backbones, batch_augments, classifiers, heads, losses,  # noqa: F401
+               necks)

@@ -33,6 +33,7 @@ from mmpretrain.structures import DataSample
 from torch import nn
 
 import lcreg  # noqa: F401  (registration)
+from lcreg.engine.hooks.class_counts_hook import count_consumers
 from lcreg.engine.optimizers.stage_optim_constructor import parameter_roles
 from lcreg.utils import merge_cfg_options
 
@@ -141,7 +142,7 @@ def test_config_list_is_complete():
          for f in (100, 50, 10)]
     assert not set(expected) - set(CONFIGS)
     assert len([c for c in CONFIGS if c.startswith('lcreg/ablations/')]) \
-        == 18
+        == 19
 
 
 @pytest.mark.parametrize('rel_path', CONFIGS)
@@ -151,6 +152,11 @@ def test_config_builds_and_runs_one_step(rel_path):
     torch.manual_seed(0)
     model = build_model(cfg)
     num_classes = model.head.num_classes
+    # count-dependent parts get their counts from ClassCountsHook before a
+    # run; here a made-up long-tailed profile stands in for the data
+    for _, consumer in count_consumers(model):
+        consumer.set_class_counts([max(100 // (j + 1), 1)
+                                   for j in range(num_classes)])
     if cfg.get('data_preprocessor') is not None:
         assert cfg.data_preprocessor.num_classes == num_classes
 
@@ -514,6 +520,20 @@ def test_ablation_module_states(rel_path):
         assert neck_losses_of(model) == (True, True)
         assert num_latents != load(recipe).model.neck.num_latents
         assert config_diff(cfg, load(recipe)) == ['model.neck.num_latents']
+    elif variant == 'class-isda':  # ISDA on classes, on top of MiSLAS
+        mislas = load(f'mislas/{match.group(1)}.py')
+        assert config_diff(cfg, mislas) == [
+            'custom_hooks', 'model.head.loss.cov_type',
+            'model.head.loss.lambda0', 'model.head.loss.type', 'model.head.loss.use_soft',
+            'model.head.type']
+        assert type(model.head).__name__ == 'ISDALinearClsHead'
+        loss = model.head.loss_module
+        assert (type(loss).__name__, loss.num_classes, loss.in_channels,
+                loss.lambda0, loss.cov_type) == ('ClassISDALoss', 10, 64,
+                                                 0.5, 'full')
+        assert [h['type'] for h in cfg.custom_hooks] == [
+            'LatentAugScheduleHook']
+        assert not hasattr(model.neck, 'num_latents')
     elif variant in DESIGN_CHOICES:  # choices the paper leaves open
         key, value, attribute = DESIGN_CHOICES[variant]
         assert config_diff(cfg, load(recipe)) == [key]

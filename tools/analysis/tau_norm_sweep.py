@@ -1,6 +1,8 @@
-"""Post-hoc tau-normalisation (Kang et al., ICLR 2020): choose tau on a split.
+"""Post-hoc tau-normalisation (Kang et al., ICLR 2020) or post-hoc logit
+adjustment (Menon et al., ICLR 2021): choose tau on a split.
 
     python tools/analysis/tau_norm_sweep.py CONFIG CHECKPOINT
+        [--method tau-norm|logit-adjust]
         [--taus 0:2:0.1] [--split val|test] [--out FILE.json]
         [--batch-size N] [--num-workers N] [--device cpu|cuda]
         [--cfg-options k=v ...]
@@ -15,7 +17,14 @@ Then evaluate with the chosen value::
 
     python tools/test.py CONFIG CHECKPOINT --cfg-options model.head.tau=<best>
 
-The model's head must be a ``ScaledLinearClsHead``. A checkpoint trained
+``--method logit-adjust`` works on any model: the head's logits f of the
+split are computed once and every tau of the grid is scored with the
+prediction ``argmax_j f_j − tau·log π_j`` (π: the class priors of
+``train_dataloader.dataset``), as ``PosthocLogitAdjustHook`` predicts;
+the output is ``<checkpoint dir>/logit_adjust_sweep_<split>.json`` and the
+test command sets ``default_hooks.logit_adjust.tau=<best>``.
+
+For tau-normalisation the model's head must be a ``ScaledLinearClsHead``. A checkpoint trained
 with a plain ``LinearClsHead`` (e.g. the cross-entropy baselines) loads into
 a ``ScaledLinearClsHead`` config (the cRT/LWS configs): its per-class scale
 then stays 1, in this sweep and in the ``tools/test.py`` command it prints.
@@ -45,8 +54,12 @@ from mmpretrain.registry import MODELS  # noqa: E402
 
 import lcreg  # noqa: E402,F401  (registers the toolbox's modules)
 from lcreg.analysis import model_io  # noqa: E402
+from lcreg.engine.hooks.posthoc_logit_adjust_hook import (  # noqa: E402
+    logit_adjust_sweep)
 from lcreg.engine.runner.checkpoint_fit import (  # noqa: E402
     check_checkpoint_fits, optional_keys)
+from lcreg.evaluation.long_tail_metric import (  # noqa: E402
+    class_counts_from_dataset_cfg)
 from lcreg.models.heads.scaled_linear_head import (  # noqa: E402
     ScaledLinearClsHead, tau_norm_sweep)
 from lcreg.utils.cli import run_cli  # noqa: E402
@@ -78,6 +91,10 @@ def parse_args(argv=None):
         description='Sweep the tau of tau-normalisation on a split')
     parser.add_argument('config', help='config file of the model')
     parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument('--method', choices=['tau-norm', 'logit-adjust'],
+                        default='tau-norm',
+                        help='tau-normalisation of the classifier weights '
+                        '(default) or post-hoc logit adjustment')
     parser.add_argument('--taus', type=parse_taus, default='0:2:0.1',
                         help="grid: 'start:stop:step' (stop included) or "
                         "'a,b,c' (default 0:2:0.1)")
@@ -104,7 +121,8 @@ def parse_args(argv=None):
     return args
 
 
-def build_model(cfg: Config, checkpoint: str, device: str):
+def build_model(cfg: Config, checkpoint: str, device: str,
+                method: str = 'tau-norm'):
     """The model of ``cfg`` with the weights of ``checkpoint``, in eval."""
     model_cfg = cfg.model.to_dict() if hasattr(cfg.model, 'to_dict') \
         else dict(cfg.model)
@@ -112,7 +130,7 @@ def build_model(cfg: Config, checkpoint: str, device: str):
         model_cfg.setdefault('data_preprocessor', cfg.data_preprocessor)
     model = MODELS.build(model_cfg)
     head = getattr(model, 'head', None)
-    if not isinstance(head, ScaledLinearClsHead):
+    if method == 'tau-norm' and not isinstance(head, ScaledLinearClsHead):
         raise ValueError(
             f'{cfg.filename}: model.head is {type(head).__name__}; '
             'tau-normalisation needs a ScaledLinearClsHead (set '
@@ -157,14 +175,17 @@ def build_loader(cfg: Config, split: str, batch_size, num_workers):
 
 
 @torch.no_grad()
-def extract_features(model, loader) -> Tuple[torch.Tensor, torch.Tensor]:
-    """Head-input features (N, D) and labels (N,) of every sample."""
+def extract_features(model, loader, logits: bool = False
+                     ) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Head-input features (N, D) (or, with ``logits``, the head's logits
+    (N, C)) and labels (N,) of every sample."""
     feats, labels = [], []
     progress = ProgressBar(len(loader.dataset), file=sys.stdout)
     for batch in loader:
         data = model.data_preprocessor(batch, False)
-        pre_logits = model.head.pre_logits(model.extract_feat(data['inputs']))
-        feats.append(pre_logits.float().cpu())
+        feat = model.extract_feat(data['inputs'])
+        out = model.head(feat) if logits else model.head.pre_logits(feat)
+        feats.append(out.float().cpu())
         labels.append(torch.cat(
             [sample.gt_label for sample in data['data_samples']]).cpu())
         progress.update(len(data['data_samples']))
@@ -184,7 +205,7 @@ def main(argv=None) -> dict:
     args = parse_args(argv)
     cfg = model_io.load_config(args.config, args.cfg_options)
     device = args.device or ('cuda' if torch.cuda.is_available() else 'cpu')
-    model = build_model(cfg, args.checkpoint, device)
+    model = build_model(cfg, args.checkpoint, device, args.method)
     loader = build_loader(cfg, args.split, args.batch_size, args.num_workers)
     print(f'extracting features of the {args.split} split '
           f'({len(loader.dataset)} images)')
@@ -195,27 +216,36 @@ def main(argv=None) -> dict:
               'test set. Point val_dataloader.dataset at a validation list '
               '(e.g. --cfg-options val_dataloader.dataset.ann_file='
               'ImageNet_LT/ImageNet_LT_val.txt).')
-    feats, labels = extract_features(model, loader)
-    best_tau, scores = tau_norm_sweep(feats, labels, model.head,
-                                      taus=args.taus)
+    adjust = args.method == 'logit-adjust'
+    feats, labels = extract_features(model, loader, logits=adjust)
+    if adjust:
+        counts = class_counts_from_dataset_cfg(cfg.train_dataloader.dataset)
+        best_tau, scores = logit_adjust_sweep(feats, labels, counts,
+                                              taus=args.taus)
+        option, stem = 'default_hooks.logit_adjust.tau', 'logit_adjust_sweep'
+    else:
+        best_tau, scores = tau_norm_sweep(feats, labels, model.head,
+                                          taus=args.taus)
+        option, stem = 'model.head.tau', 'tau_norm_sweep'
     print(format_table(scores, best_tau))
     print(f'best tau = {best_tau:g}: top-1 {scores[best_tau]:.2f} % '
-          f'({args.split} split, {len(labels)} images)')
+          f'({args.split} split, {len(labels)} images, {args.method})')
     result = dict(
         config=args.config, checkpoint=args.checkpoint, split=args.split,
+        method=args.method,
         num_samples=len(labels), taus=list(scores),
         top1={f'{tau:g}': top1 for tau, top1 in scores.items()},
         best_tau=best_tau, best_top1=scores[best_tau],
         tuned_on_test_set=bool(tuned_on_test))
     out = args.out or osp.join(
         osp.dirname(osp.abspath(args.checkpoint)),
-        f'tau_norm_sweep_{args.split}.json')
+        f'{stem}_{args.split}.json')
     os.makedirs(osp.dirname(osp.abspath(out)), exist_ok=True)
     with open(out, 'w') as f:
         json.dump(result, f, indent=2)
     print(f'written to {out}\nevaluate with: python tools/test.py '
           f'{args.config} {args.checkpoint} --cfg-options '
-          f'model.head.tau={best_tau:g}')
+          f'{option}={best_tau:g}')
     return result
 
 

@@ -73,12 +73,21 @@ def checkpoint_state_dict(checkpoint: str) -> dict:
 def optional_keys(model) -> Tuple[str, ...]:
     """Keys a checkpoint for ``model`` may lack: ``head.scale`` of a
     :class:`~lcreg.models.heads.ScaledLinearClsHead` (initialised to 1,
-    absent from ``LinearClsHead`` checkpoints)."""
+    absent from ``LinearClsHead`` checkpoints), and the covariance
+    estimator of a :class:`~lcreg.models.losses.ClassISDALoss` head loss
+    (training state of stage 1: the loss, and with it the estimator, is
+    replaced at the stage-2 switch, so the final checkpoint lacks it)."""
     from lcreg.models.heads import ScaledLinearClsHead
+    from lcreg.models.losses import ClassISDALoss
     if is_model_wrapper(model):
         model = model.module
     head = getattr(model, 'head', None)
-    return ('head.scale', ) if isinstance(head, ScaledLinearClsHead) else ()
+    keys = ('head.scale', ) if isinstance(head, ScaledLinearClsHead) else ()
+    loss = getattr(head, 'loss_module', None)
+    if isinstance(loss, ClassISDALoss):
+        keys += tuple(f'head.loss_module.estimator.{name}'
+                      for name, _ in loss.estimator.named_buffers())
+    return keys
 
 
 def check_checkpoint_fits(model, checkpoint: str, config: str,

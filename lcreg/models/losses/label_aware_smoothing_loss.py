@@ -25,6 +25,8 @@ import torch.nn.functional as F
 from mmpretrain.models.losses.utils import weight_reduce_loss
 from mmpretrain.registry import MODELS
 
+from .class_counts import check_class_counts
+
 SHAPES = ('concave', 'linear', 'convex', 'exp')
 
 
@@ -51,20 +53,7 @@ def label_aware_smoothing_factors(class_counts: Sequence[int],
         Tensor: float32 factors, shape (C,).
     """
     where = 'LabelAwareSmoothingLoss'
-    if class_counts is None:
-        raise ValueError(
-            f"{where}: class_counts is required: pass the training set's "
-            "metainfo['class_counts'] (list of int, one per class).")
-    counts = list(class_counts)
-    if not counts:
-        raise ValueError(f'{where}: class_counts is empty; it must hold the '
-                         'number of training samples of every class.')
-    for j, n in enumerate(counts):
-        if isinstance(n, bool) or not float(n).is_integer() or n <= 0:
-            raise ValueError(
-                f'{where}: class_counts[{j}] = {n!r}; every count must be a '
-                'positive integer (a class without training samples has no '
-                'place in the count vector of a long-tailed training set).')
+    counts = check_class_counts(class_counts, where)
     for name, value in (('smooth_head', smooth_head),
                         ('smooth_tail', smooth_tail)):
         if not 0.0 <= value <= 1.0:

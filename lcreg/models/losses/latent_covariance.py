@@ -22,6 +22,8 @@ Updates run on detached features, in float32 even under autocast, and, when
 statistics all-reduced over all processes, so every rank holds the Σ a single
 process would hold with the global batch.
 """
+from typing import Optional
+
 import torch
 import torch.distributed as dist
 from mmpretrain.registry import MODELS
@@ -84,12 +86,19 @@ class LatentCovarianceEstimator(nn.Module):
                 f'feature_dim={self.feature_dim}, cov_type={self.cov_type!r}')
 
     @torch.no_grad()
-    def batch_statistics(self, features: torch.Tensor):
+    def batch_statistics(self, features: torch.Tensor,
+                         membership: Optional[torch.Tensor] = None):
         """Global (all-process) batch count, mean and biased covariance.
 
         Args:
             features (Tensor): B×M×D, ``features[b, m]`` a sample of category
                 m.
+            membership (Tensor, optional): B×M 0/1: ``membership[b, m] = 1``
+                when sample b belongs to category m. None: every sample
+                belongs to every category (the latent dataset). Class-wise
+                ISDA passes the one-hot labels (features expanded from
+                B×D); a category without a sample in the batch gets n = 0
+                and zero statistics.
 
         Returns:
             tuple: n (M,) the global batch size per category, μ̂ (M×D),
@@ -101,24 +110,36 @@ class LatentCovarianceEstimator(nn.Module):
                 'LatentCovarianceEstimator.update expects features of shape '
                 f'B×{self.num_latents}×{self.feature_dim}, got '
                 f'{tuple(features.shape)}.')
+        if membership is not None and membership.shape != features.shape[:2]:
+            raise ValueError(
+                'LatentCovarianceEstimator: membership must be B×M = '
+                f'{tuple(features.shape[:2])}, got {tuple(membership.shape)}.')
         with torch.autocast(device_type=features.device.type, enabled=False):
             x = features.detach().float()
             # Count and Σx in one all-reduce, then the scatter about the
             # *global* batch mean in a second one (numerically safer than
             # Σxxᵀ − n·μ̂μ̂ᵀ, and exact across processes).
-            count_and_sum = torch.cat(
-                [x.new_full((self.num_latents, 1), float(x.shape[0])),
-                 x.sum(dim=0)], dim=1)
+            if membership is None:
+                count_and_sum = torch.cat(
+                    [x.new_full((self.num_latents, 1), float(x.shape[0])),
+                     x.sum(dim=0)], dim=1)
+            else:
+                member = membership.detach().float()
+                count_and_sum = torch.cat(
+                    [member.sum(dim=0)[:, None],
+                     torch.einsum('bm,bmd->md', member, x)], dim=1)
             _sum_over_processes(count_and_sum)
             n = count_and_sum[:, 0]  # (M,), kept on device: no host sync
-            batch_mean = count_and_sum[:, 1:] / n[:, None]
+            batch_mean = count_and_sum[:, 1:] / n.clamp_min(1.0)[:, None]
             centred = x - batch_mean
+            if membership is not None:
+                centred = centred * member[:, :, None]
             if self.cov_type == 'full':
                 scatter = torch.einsum('bmd,bme->mde', centred, centred)
             else:
                 scatter = centred.pow(2).sum(dim=0)
             _sum_over_processes(scatter)
-            batch_cov = scatter / self._per_latent(n)
+            batch_cov = scatter / self._per_latent(n.clamp_min(1.0))
         return n, batch_mean, batch_cov
 
     def _per_latent(self, values: torch.Tensor) -> torch.Tensor:
@@ -126,15 +147,21 @@ class LatentCovarianceEstimator(nn.Module):
         return values.view(-1, *([1] * (self.covariance.dim() - 1)))
 
     @torch.no_grad()
-    def update(self, features: torch.Tensor) -> None:
+    def update(self, features: torch.Tensor,
+               membership: Optional[torch.Tensor] = None) -> None:
         """Merge a batch of latent category features into the statistics.
 
         Args:
             features (Tensor): B×M×D (detached internally, cast to float32).
+            membership (Tensor, optional): B×M 0/1 (see
+                ``batch_statistics``); categories without a sample in the
+                batch keep their statistics.
         """
         with torch.autocast(device_type=features.device.type, enabled=False):
-            n, batch_mean, batch_cov = self.batch_statistics(features)
-            w = (n.double() / (self.count.double() + n.double())).float()
+            n, batch_mean, batch_cov = self.batch_statistics(features,
+                                                             membership)
+            total = self.count.double() + n.double()
+            w = (n.double() / total.clamp_min(1.0)).float()
             mean = self.mean.float()
             delta = mean - batch_mean  # μ − μ̂
             if self.cov_type == 'full':

@@ -1,0 +1,9 @@
+# softmax focal loss (Lin et al., ICCV 2017): ResNet-32, CIFAR-10-LT IF100, the 200-epoch LDAM-DRW schedule
+# (configs/_base_/schedules/cifar_lt_ldam_200e.py); the method is in
+# configs/_base_/models/resnet32_cifar_focal.py.
+_base_ = [
+    '../_base_/models/resnet32_cifar_focal.py',
+    '../_base_/datasets/cifar10-lt_bs128.py',
+    '../_base_/schedules/cifar_lt_ldam_200e.py',
+    '../_base_/default_runtime.py',
+]

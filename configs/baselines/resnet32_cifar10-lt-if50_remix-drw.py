@@ -1,0 +1,9 @@
+# Remix + DRW (Chou et al., ECCV-W 2020): ResNet-32, CIFAR-10-LT IF50, the 200-epoch LDAM-DRW schedule
+# (configs/_base_/schedules/cifar_lt_ldam_200e.py); the method is in
+# configs/_base_/models/resnet32_cifar_remix-drw.py.
+_base_ = [
+    '../_base_/models/resnet32_cifar_remix-drw.py',
+    '../_base_/datasets/cifar10-lt-if50_bs128.py',
+    '../_base_/schedules/cifar_lt_ldam_200e.py',
+    '../_base_/default_runtime.py',
+]

@@ -1,0 +1,10 @@
+# logit-adjusted loss (Menon et al., ICLR 2021): ResNet-32, CIFAR-100-LT IF100, the 200-epoch LDAM-DRW schedule
+# (configs/_base_/schedules/cifar_lt_ldam_200e.py); the method is in
+# configs/_base_/models/resnet32_cifar_logit-adjust.py.
+_base_ = [
+    '../_base_/models/resnet32_cifar_logit-adjust.py',
+    '../_base_/datasets/cifar100-lt_bs128.py',
+    '../_base_/schedules/cifar_lt_ldam_200e.py',
+    '../_base_/default_runtime.py',
+]
+model = dict(head=dict(num_classes=100))

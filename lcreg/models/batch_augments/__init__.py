@@ -1,0 +1,1 @@
+from .remix import Remix, remix_label_weight  # noqa: F401
