@@ -768,11 +768,20 @@ def test_large_scale_init_is_mislas(rel_path):
 def test_cifar_classifier_init_is_the_sources(rel_path):
     """LDAM-DRW's and MiSLAS' resnet_cifar.py draw the linear classifier with
     ``kaiming_normal_`` (fan-in, gain sqrt(2)): std sqrt(2 / in_features),
-    not MMPretrain's Normal(0, 0.01). The bias starts at 0 here."""
+    not MMPretrain's Normal(0, 0.01). The bias starts at 0 here. LDAM-DRW's
+    normalised head keeps its own init."""
     torch.manual_seed(0)
-    model = build_model(load(rel_path))
+    cfg = load(rel_path)
+    model = build_model(cfg)
     model.init_weights()
     fc = model.head.fc
+    if cfg.model.head.type == 'NormedLinearClsHead':
+        # LDAM-DRW's NormedLinear: rows of U(-1, 1) scaled to unit norm,
+        # no bias; the plain classifier's Kaiming init must not reach it
+        assert fc.bias is None
+        torch.testing.assert_close(fc.weight.norm(dim=1),
+                                   torch.ones(fc.out_features))
+        return
     assert fc.weight.std().item() == pytest.approx(
         (2 / fc.in_features)**0.5, rel=0.1)
     assert torch.all(fc.bias == 0)

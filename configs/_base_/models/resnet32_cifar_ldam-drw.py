@@ -4,9 +4,12 @@
 # (beta = 0.9999) from epoch 160. The class counts come from
 # train_dataloader.dataset before the run (ClassCountsHook).
 _base_ = ['./resnet32_cifar.py']
+# init_cfg=None: LDAM-DRW's NormedLinear keeps its own init (unit-norm rows
+# of U(-1, 1)), not the Kaiming init of the plain classifier of the base.
 model = dict(head=dict(
     type='NormedLinearClsHead',
     scale=30.0,
+    init_cfg=None,
     loss=dict(_delete_=True, type='LDAMLoss', max_m=0.5)))
 custom_hooks = [
     dict(type='DeferredReweightingHook', start_epoch=160, beta=0.9999)]

@@ -7,8 +7,9 @@ batch), but the label is pushed towards the minority class of the pair::
 
     ỹ = λ_y·y_i + (1 − λ_y)·y_j
 
-    λ_y = 0   if n_i / n_j ≥ κ and λ < τ         (x_i's class dominates,
-                                                   x_j is a small part)
+    λ_y = 0   if n_i / n_j ≥ κ and λ < τ         (x_i's class is the
+                                                   majority and x_i only a
+                                                   small part of the image)
     λ_y = 1   if n_i / n_j ≤ 1/κ and 1 − λ < τ   (the mirror case)
     λ_y = λ   otherwise
 
