@@ -12,10 +12,14 @@ al.'s class-balanced loss).
 
 How the weighted loss is averaged is the loss's convention:
 ``LDAMLoss``, ``SoftmaxFocalLoss``, ``LogitAdjustedLoss`` and
-``BalancedSoftmaxLoss`` divide by the batch's weight sum
-``Σ_b w_{y_b}`` (PyTorch's ``F.cross_entropy(weight=w)``, as the official
-LDAM-DRW code); MMPretrain's ``CrossEntropyLoss`` (used with soft
-labels by the Remix-DRW recipe) divides by the batch size B.
+``BalancedSoftmaxLoss`` and ``ClassWeightedCrossEntropyLoss`` (the
+Remix-DRW recipe's, on soft labels) divide by the batch's weight sum
+(``Σ_b w_{y_b}`` for hard labels; PyTorch's ``F.cross_entropy(weight=w)``,
+as the official LDAM-DRW code); MMPretrain's ``CrossEntropyLoss`` also
+works with this hook but divides by the batch size B.
+
+The hook lives in the recipes' ``custom_hooks`` list: a child config that
+sets ``custom_hooks`` must list it again (MMEngine replaces lists).
 """
 from typing import List, Optional
 
